@@ -1,0 +1,86 @@
+"""rewardnets: reward networks for reward learning, with a plugin registry.
+
+The core classes live here; the built-in nets and wrappers are plugins, found
+through the ``rewardnets`` entry-point group on first use, and still reachable
+as attributes of this package (``rewardnets.BasicRewardNet``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rewardnets._registry import registry
+from rewardnets._reward_net import (
+    ForwardWrapper,
+    PredictProcessedWrapper,
+    RewardNet,
+    RewardNetWithVariance,
+    RewardNetWrapper,
+)
+from rewardnets._spec import SpecError, build_reward_net
+from rewardnets.errors import (
+    PluginConflictError,
+    PluginError,
+    RewardNetsError,
+    UnknownNameError,
+)
+from rewardnets.hookspecs import hookimpl
+from rewardnets.networks import BaseNorm, EMANorm, RunningNorm, build_cnn, build_mlp
+
+__version__ = "0.1.0"
+
+#: Names that built-in plugins provide; resolved through the registry on access.
+PLUGIN_NAMES = (
+    "BasicRewardNet",
+    "BasicPotentialMLP",
+    "CNNRewardNet",
+    "CnnRewardNet",
+    "BasicPotentialCNN",
+    "ShapedRewardNet",
+    "BasicShapedRewardNet",
+    "NormalizedRewardNet",
+    "RewardEnsemble",
+    "AddSTDRewardWrapper",
+)
+
+# Core names whose modules import heavy dependencies (Stable-Baselines3), loaded
+# on first access so that `import rewardnets` stays fast.
+_LAZY_CORE = {}  # type: dict[str, str]
+
+__all__ = [
+    "BaseNorm",
+    "EMANorm",
+    "ForwardWrapper",
+    "PluginConflictError",
+    "PluginError",
+    "PredictProcessedWrapper",
+    "RewardNet",
+    "RewardNetWithVariance",
+    "RewardNetWrapper",
+    "RewardNetsError",
+    "RunningNorm",
+    "SpecError",
+    "UnknownNameError",
+    "build_cnn",
+    "build_reward_net",
+    "build_mlp",
+    "hookimpl",
+    "registry",
+    *PLUGIN_NAMES,
+    *_LAZY_CORE,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_CORE:
+        return getattr(importlib.import_module(_LAZY_CORE[name]), name)
+    if not name.startswith("_"):
+        entry = registry.find(name)
+        if entry is not None:
+            return entry.obj
+    raise AttributeError(f"module 'rewardnets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,343 @@
+"""Specs: a reward net with its wrappers, as plain data, and back.
+
+A spec is JSON-able data that builds a net through the registry::
+
+    {"net": "BasicRewardNet", "kwargs": {"hid_sizes": [64, 64]},
+     "wrappers": [{"name": "ShapedRewardNet", "kwargs": {...}}, ...]}
+
+:func:`build_reward_net` also accepts shorter forms (see ``docs/config.md``).
+Every net built by a constructor call remembers its arguments, so
+:func:`reward_net_spec` can turn any net back into its spec.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from gymnasium import spaces
+
+from rewardnets._registry import import_object, registry
+from rewardnets.errors import RewardNetsError
+
+__all__ = [
+    "Configurable",
+    "SpecError",
+    "build_reward_net",
+    "normalize_config",
+    "reward_net_spec",
+]
+
+
+class SpecError(RewardNetsError, ValueError):
+    """A config or spec that cannot be built, or a net that cannot be written as data."""
+
+
+class Configurable:
+    """Mixin that remembers the arguments a module was constructed with.
+
+    Attributes:
+        config_refs: Maps constructor parameters whose values are not plain data
+            to what they refer to: ``"reward_net"``, ``"potential"``,
+            ``"norm_layer"`` or ``"object"`` (a class or function, written as
+            ``"package.module:Name"``).
+    """
+
+    config_refs: ClassVar[dict[str, str]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        object.__setattr__(self, "_init_args", (args, kwargs))
+        return self
+
+
+def init_kwargs(obj: Any) -> dict[str, Any]:
+    """Return the constructor arguments of ``obj`` by parameter name.
+
+    Raises:
+        SpecError: ``obj`` was not built by calling its class.
+    """
+    try:
+        args, kwargs = obj.__dict__["_init_args"]
+    except KeyError:
+        raise SpecError(
+            f"{type(obj).__name__} does not remember its constructor arguments; "
+            "only nets built by calling their class have a spec."
+        ) from None
+    sig = inspect.signature(type(obj).__init__)
+    bound = sig.bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    out: dict[str, Any] = {}
+    for i, (name, value) in enumerate(bound.arguments.items()):
+        if i == 0:
+            continue  # self
+        param = sig.parameters[name]
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise SpecError(
+                    f"{type(obj).__name__} was given extra positional arguments, "
+                    "which a spec cannot name; pass them by keyword."
+                )
+        else:
+            out[name] = value
+    return out
+
+
+def _takes_base(cls: type) -> bool:
+    return "base" in inspect.signature(cls.__init__).parameters
+
+
+def _class_name(kind: str, cls: type) -> str:
+    name = registry.name_of(kind, cls)
+    if name is not None:
+        return name
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# ------------------------------------------------------------------------ encode
+def reward_net_spec(net: Any) -> dict[str, Any]:
+    """Return the spec of ``net``: its base net, kwargs and wrapper stack.
+
+    Raises:
+        SpecError: A constructor argument cannot be written as data.
+    """
+    from rewardnets._reward_net import RewardNetWrapper
+
+    wrappers: list[dict[str, Any]] = []
+    while isinstance(net, RewardNetWrapper) and _takes_base(type(net)):
+        wrappers.insert(
+            0,
+            {
+                "name": _class_name("wrapper", type(net)),
+                "kwargs": _encode_kwargs(net, skip=("base",)),
+            },
+        )
+        net = net.base
+    return {
+        "net": _class_name("reward_net", type(net)),
+        "kwargs": _encode_kwargs(net, skip=("observation_space", "action_space")),
+        "wrappers": wrappers,
+    }
+
+
+def _encode_kwargs(obj: Any, skip: Sequence[str]) -> dict[str, Any]:
+    refs = getattr(type(obj), "config_refs", {})
+    out = {}
+    for name, value in init_kwargs(obj).items():
+        if name in skip:
+            continue
+        where = f"{type(obj).__name__}({name}=...)"
+        out[name] = _encode(value, refs.get(name), where)
+    return out
+
+
+def _encode(value: Any, ref: str | None, where: str) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, ref, where) for v in value]
+    if ref == "reward_net":
+        return reward_net_spec(value)
+    if ref == "potential":
+        return {
+            "name": _class_name("potential", type(value)),
+            "kwargs": _encode_kwargs(value, skip=("observation_space",)),
+        }
+    if ref in ("norm_layer", "object"):
+        if value is None:
+            return None
+        if isinstance(value, functools.partial):
+            return {
+                "name": _encode(value.func, ref, where),
+                "kwargs": {k: _encode(v, None, where) for k, v in value.keywords.items()},
+            }
+        if ref == "norm_layer" and registry.name_of("norm_layer", value) is not None:
+            return registry.name_of("norm_layer", value)
+        module = getattr(value, "__module__", None)
+        qualname = getattr(value, "__qualname__", None)
+        if module and qualname and "<" not in qualname:
+            return f"{module}:{qualname}"
+        raise SpecError(f"{where}: cannot name {value!r} as data.")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _encode(v, None, where) for k, v in value.items()}
+    raise SpecError(
+        f"{where}: a value of type {type(value).__name__} cannot be written as "
+        "data. Use JSON-able values, or declare the parameter in the class's "
+        "config_refs."
+    )
+
+
+# ------------------------------------------------------------------------ decode
+def normalize_config(config: Any) -> dict[str, Any]:
+    """Turn any accepted config form into the canonical spec dict.
+
+    Raises:
+        SpecError: The config has an unknown form or keys.
+    """
+    if isinstance(config, str):
+        return {"net": config, "kwargs": {}, "wrappers": []}
+    if isinstance(config, (list, tuple)):
+        if not config:
+            raise SpecError("Expected a non-empty list [net, wrapper, ...], got [].")
+        first = normalize_config(config[0])
+        return {**first, "wrappers": first["wrappers"] + list(config[1:])}
+    if not isinstance(config, Mapping):
+        raise SpecError(
+            "Expected a reward-net config as a name, a dict or a list, got "
+            f"{type(config).__name__}: {config!r}."
+        )
+    unknown = set(config) - {"net", "kwargs", "wrappers"}
+    if unknown or "net" not in config:
+        raise SpecError(
+            "Expected a config dict with keys 'net' (required), 'kwargs' and "
+            f"'wrappers', got keys {sorted(config)}."
+        )
+    net = config["net"]
+    kwargs = dict(config.get("kwargs") or {})
+    if isinstance(net, Mapping):
+        name, inner = _name_and_kwargs(net, "net")
+        net, kwargs = name, {**inner, **kwargs}
+    wrappers = config.get("wrappers") or []
+    if not isinstance(wrappers, (list, tuple)):
+        raise SpecError(f"Expected 'wrappers' to be a list, got {wrappers!r}.")
+    return {"net": net, "kwargs": kwargs, "wrappers": list(wrappers)}
+
+
+def _name_and_kwargs(item: Any, what: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, Mapping):
+        if "name" in item and set(item) <= {"name", "kwargs"}:
+            return str(item["name"]), dict(item.get("kwargs") or {})
+        if len(item) == 1:
+            ((name, kwargs),) = item.items()
+            if isinstance(kwargs, Mapping):
+                return str(name), dict(kwargs)
+    raise SpecError(
+        f"Expected {what} as a name, {{'name': ..., 'kwargs': {{...}}}} or "
+        f"{{name: {{kwargs}}}}, got {item!r}."
+    )
+
+
+def build_reward_net(
+    config: Any,
+    observation_space: spaces.Space[Any],
+    action_space: spaces.Space[Any],
+    *,
+    allow_import: bool = True,
+) -> Any:
+    """Build a reward net with its wrappers from plain data.
+
+    Args:
+        config: A net name (``"BasicRewardNet"``), a list ``[net, wrapper, ...]``
+            or a dict ``{"net": ..., "kwargs": {...}, "wrappers": [...]}``; each
+            wrapper a name, ``{"name": ..., "kwargs": {...}}`` or ``{name: kwargs}``.
+        observation_space: The observation space of the env.
+        action_space: The action space of the env.
+        allow_import: Whether ``"package.module:Name"`` strings may import their
+            module; when false, only already-imported modules are used.
+
+    Returns:
+        The reward net, wrappers applied in list order (first is innermost).
+
+    Raises:
+        UnknownNameError: A name is not registered (close matches listed).
+        SpecError: The config is malformed or the wrapper order is invalid.
+    """
+    from rewardnets._reward_net import ForwardWrapper, PredictProcessedWrapper, RewardNet
+
+    spec = normalize_config(config)
+    net_cls = registry.resolve("reward_net", spec["net"], allow_import=allow_import)
+    if isinstance(net_cls, type) and issubclass(net_cls, RewardNet) and _takes_base(net_cls):
+        raise SpecError(
+            f"{spec['net']!r} is a wrapper; build a net first and list "
+            f"{spec['net']!r} under 'wrappers'."
+        )
+    wrappers = [_name_and_kwargs(w, "a wrapper") for w in spec["wrappers"]]
+    classes = [registry.resolve("wrapper", name, allow_import=allow_import) for name, _ in wrappers]
+    _check_order([name for name, _ in wrappers], classes, ForwardWrapper, PredictProcessedWrapper)
+    kwargs = _decode_kwargs(net_cls, spec["kwargs"], observation_space, action_space, allow_import)
+    net = _call(net_cls, spec["net"], observation_space, action_space, **kwargs)
+    for (name, wkwargs), cls in zip(wrappers, classes, strict=False):
+        decoded = _decode_kwargs(cls, wkwargs, observation_space, action_space, allow_import)
+        net = _call(cls, name, net, **decoded)
+    return net
+
+
+def _check_order(names: list[str], classes: list[Any], fwd: type, ppw: type) -> None:
+    seen_ppw = None
+    for name, cls in zip(names, classes, strict=False):
+        if isinstance(cls, type) and issubclass(cls, ppw):
+            seen_ppw = seen_ppw or name
+        elif isinstance(cls, type) and issubclass(cls, fwd) and seen_ppw:
+            forward = [n for n, c in zip(names, classes, strict=False) if issubclass(c, fwd)]
+            rest = [n for n in names if n not in forward]
+            raise SpecError(
+                f"Wrapper order {names} is invalid: the forward wrapper {name!r} "
+                f"comes after the predict-processed wrapper {seen_ppw!r}, so its "
+                "change would not reach predict_processed. List forward wrappers "
+                f"first: {forward + rest}."
+            )
+
+
+def _call(cls: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return cls(*args, **kwargs)
+    except TypeError as exc:
+        raise SpecError(f"Cannot build {name!r} with kwargs {sorted(kwargs)}: {exc}") from exc
+
+
+def _decode_kwargs(
+    cls: Any,
+    kwargs: Mapping[str, Any],
+    observation_space: spaces.Space[Any],
+    action_space: spaces.Space[Any],
+    allow_import: bool,
+) -> dict[str, Any]:
+    refs = getattr(cls, "config_refs", {})
+    out = {}
+    for name, value in kwargs.items():
+        ref = refs.get(name)
+        out[name] = _decode(value, ref, observation_space, action_space, allow_import)
+    return out
+
+
+def _decode(
+    value: Any,
+    ref: str | None,
+    observation_space: spaces.Space[Any],
+    action_space: spaces.Space[Any],
+    allow_import: bool,
+) -> Any:
+    if ref is None or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_decode(v, ref, observation_space, action_space, allow_import) for v in value]
+    if ref == "reward_net":
+        return build_reward_net(value, observation_space, action_space, allow_import=allow_import)
+    if ref == "potential":
+        name, kwargs = _name_and_kwargs(value, "a potential")
+        cls = registry.resolve("potential", name, allow_import=allow_import)
+        decoded = _decode_kwargs(cls, kwargs, observation_space, action_space, allow_import)
+        return _call(cls, name, observation_space, **decoded)
+    if isinstance(value, Mapping):  # a partially applied class or function
+        name, kwargs = _name_and_kwargs(value, "a class with kwargs")
+        func = _decode(name, ref, observation_space, action_space, allow_import)
+        return functools.partial(func, **kwargs)
+    if ref == "norm_layer":
+        return registry.resolve("norm_layer", value, allow_import=allow_import)
+    if not isinstance(value, str):
+        return value
+    if ":" not in value and value in dir(_torch_nn()):
+        return getattr(_torch_nn(), value)  # "Tanh" for torch.nn.Tanh
+    return import_object(value, allow_import=allow_import)
+
+
+def _torch_nn() -> Any:
+    from torch import nn
+
+    return nn

@@ -1,0 +1,178 @@
+"""Turning observations and actions of gymnasium spaces into network inputs.
+
+Box spaces become float tensors (uint8 image boxes are scaled to [0, 1] when
+images are normalised), Discrete and MultiDiscrete become one-hot vectors,
+MultiBinary becomes float, and a Dict space preprocesses each of its keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+__all__ = [
+    "TensorTree",
+    "flat_dim",
+    "is_image_space",
+    "make_preprocessor",
+    "to_tensor",
+]
+
+#: A preprocessed input: a tensor, or a dict of tensors for a Dict space.
+TensorTree = torch.Tensor | dict[str, torch.Tensor]
+
+SUPPORTED_SPACES = (
+    spaces.Box,
+    spaces.Discrete,
+    spaces.MultiDiscrete,
+    spaces.MultiBinary,
+    spaces.Dict,
+)
+
+
+def is_image_space(space: spaces.Space[Any]) -> bool:
+    """Return whether ``space`` is a uint8 image Box of 3 dimensions (HWC or CHW)."""
+    return (
+        isinstance(space, spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and bool(np.all(space.low == 0))
+        and bool(np.all(space.high == 255))
+    )
+
+
+def check_space(space: Any, what: str) -> None:
+    """Raise a clear error unless ``space`` is a supported gymnasium space.
+
+    Raises:
+        TypeError: ``space`` is not a gymnasium space, or of an unsupported kind.
+    """
+    if not isinstance(space, spaces.Space):
+        raise TypeError(
+            f"Expected {what} to be a gymnasium.spaces.Space, got "
+            f"{type(space).__name__}: {space!r}."
+        )
+    if not isinstance(space, SUPPORTED_SPACES):
+        raise TypeError(
+            f"{what} {space} is not supported; expected one of "
+            f"{', '.join(s.__name__ for s in SUPPORTED_SPACES)}."
+        )
+    if isinstance(space, spaces.Dict):
+        for key, sub in space.spaces.items():
+            check_space(sub, f"{what}[{key!r}]")
+
+
+def flat_dim(space: spaces.Space[Any]) -> int:
+    """Return the length of a preprocessed, flattened element of ``space``."""
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Dict):
+        return sum(flat_dim(s) for s in space.spaces.values())
+    check_space(space, "space")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def to_tensor(array: Any, device: torch.device) -> torch.Tensor:
+    """Return ``array`` as a tensor on ``device``, without copying when possible."""
+    if isinstance(array, torch.Tensor):
+        return array.to(device)
+    return torch.as_tensor(np.asarray(array), device=device)
+
+
+def _shape_error(what: str, space: spaces.Space[Any], expected: str, got: Any) -> ValueError:
+    return ValueError(
+        f"Expected {what} for {space} to have shape {expected}, got shape {tuple(got)}."
+    )
+
+
+def make_preprocessor(
+    space: spaces.Space[Any], normalize_images: bool, what: str
+) -> Callable[[Any, torch.device], TensorTree]:
+    """Build a function that preprocesses a batch of elements of ``space``.
+
+    Args:
+        space: The space the batch comes from.
+        normalize_images: Whether uint8 image boxes are scaled to [0, 1].
+        what: How error messages name the input (``"state"``, ``"action"``).
+
+    Returns:
+        ``fn(batch, device) -> tensor`` (a dict of tensors for a Dict space).
+    """
+    check_space(space, what)
+    if isinstance(space, spaces.Dict):
+        subs = {
+            key: make_preprocessor(sub, normalize_images, f"{what}[{key!r}]")
+            for key, sub in space.spaces.items()
+        }
+
+        def dict_fn(batch: Any, device: torch.device) -> TensorTree:
+            if not isinstance(batch, Mapping):
+                raise TypeError(
+                    f"Expected {what} for Dict space to be a dict of arrays with "
+                    f"keys {list(subs)}, got {type(batch).__name__}."
+                )
+            missing = [k for k in subs if k not in batch]
+            if missing:
+                raise KeyError(
+                    f"{what} is missing keys {missing} of its Dict space; got keys {list(batch)}."
+                )
+            out: dict[str, torch.Tensor] = {}
+            for key, fn in subs.items():
+                value = fn(batch[key], device)
+                assert isinstance(value, torch.Tensor)
+                out[key] = value
+            return out
+
+        return dict_fn
+
+    if isinstance(space, spaces.Discrete):
+        n, start = int(space.n), int(space.start)
+
+        def discrete_fn(batch: Any, device: torch.device) -> TensorTree:
+            t = to_tensor(batch, device)
+            if t.dim() == 2 and t.shape[1] == 1:
+                t = t[:, 0]
+            if t.dim() != 1:
+                raise _shape_error(what, space, "(batch,)", t.shape)
+            return torch.nn.functional.one_hot(t.long() - start, n).float()
+
+        return discrete_fn
+
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec = [int(n) for n in np.asarray(space.nvec).flatten()]
+        starts = torch.as_tensor(np.asarray(space.start).flatten(), dtype=torch.long)
+        shape = tuple(space.shape)
+
+        def multi_discrete_fn(batch: Any, device: torch.device) -> TensorTree:
+            t = to_tensor(batch, device)
+            if tuple(t.shape[1:]) != shape:
+                raise _shape_error(what, space, f"(batch, {', '.join(map(str, shape))})", t.shape)
+            flat = t.reshape(t.shape[0], -1).long() - starts.to(device)
+            hots = [torch.nn.functional.one_hot(flat[:, i], n).float() for i, n in enumerate(nvec)]
+            return torch.cat(hots, dim=1)
+
+        return multi_discrete_fn
+
+    assert isinstance(space, (spaces.Box, spaces.MultiBinary))
+    shape = tuple(space.shape)
+    scale = normalize_images and is_image_space(space)
+
+    def box_fn(batch: Any, device: torch.device) -> TensorTree:
+        t = to_tensor(batch, device)
+        if tuple(t.shape[1:]) != shape:
+            expected = "(batch, " + ", ".join(map(str, shape)) + ")"
+            raise _shape_error(what, space, expected, t.shape)
+        t = t.float()
+        return t / 255.0 if scale else t
+
+    return box_fn

@@ -1,0 +1,35 @@
+"""Reward-net classes, at the import path users of ``imitation`` know.
+
+The abstract classes live in the core; the concrete nets and wrappers come from
+plugins and are looked up in the registry when first accessed, so importing this
+module imports no plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardnets._registry import registry
+from rewardnets._reward_net import (
+    ForwardWrapper,
+    PredictProcessedWrapper,
+    RewardNet,
+    RewardNetWithVariance,
+    RewardNetWrapper,
+)
+
+__all__ = [
+    "ForwardWrapper",
+    "PredictProcessedWrapper",
+    "RewardNet",
+    "RewardNetWithVariance",
+    "RewardNetWrapper",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if not name.startswith("_"):
+        entry = registry.find(name)
+        if entry is not None and entry.kind in ("reward_net", "wrapper", "potential"):
+            return entry.obj
+    raise AttributeError(f"module 'rewardnets.reward_nets' has no attribute {name!r}")

@@ -1,0 +1,155 @@
+"""Ensembles: ``RewardEnsemble`` and ``AddSTDRewardWrapper``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from rewardnets import PredictProcessedWrapper, RewardNet, RewardNetWithVariance, hookimpl
+from rewardnets.hookspecs import Register
+from rewardnets.preprocessing import TensorTree
+from torch import nn
+
+__all__ = ["AddSTDRewardWrapper", "RewardEnsemble"]
+
+
+class RewardEnsemble(RewardNetWithVariance):
+    """An ensemble of reward nets on the same spaces.
+
+    ``forward`` is the mean of the members' ``forward``; ``predict_processed``
+    the mean of their ``predict_processed``; :meth:`predict_reward_moments` the
+    mean and (ddof=1) variance across members.
+
+    Args:
+        observation_space: The observation space shared by all members.
+        action_space: The action space shared by all members.
+        members: At least two reward nets.
+    """
+
+    config_refs: ClassVar[dict[str, str]] = {"members": "reward_net"}
+
+    def __init__(
+        self,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
+        members: Iterable[RewardNet],
+    ) -> None:
+        super().__init__(observation_space, action_space)
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"A RewardEnsemble needs at least 2 members, got {len(members)}.")
+        for i, member in enumerate(members):
+            if not isinstance(member, RewardNet):
+                raise TypeError(f"members[{i}] is a {type(member).__name__}, not a RewardNet.")
+            if (member.observation_space, member.action_space) != (observation_space, action_space):
+                raise ValueError(
+                    f"members[{i}] has spaces ({member.observation_space}, "
+                    f"{member.action_space}); the ensemble has ({observation_space}, "
+                    f"{action_space})."
+                )
+        self.members = nn.ModuleList(members)
+
+    @property
+    def num_members(self) -> int:
+        """The number of members."""
+        return len(self.members)
+
+    def preprocess(
+        self, state: Any, action: Any, next_state: Any, done: Any
+    ) -> tuple[TensorTree, TensorTree | None, TensorTree | None, torch.Tensor | None]:
+        """Preprocess as the first member does."""
+        first = self.members[0]
+        assert isinstance(first, RewardNet)
+        return first.preprocess(state, action, next_state, done)
+
+    def forward(
+        self,
+        state: TensorTree,
+        action: TensorTree | None,
+        next_state: TensorTree | None,
+        done: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Return the mean of the members' rewards, differentiable."""
+        rewards = [m(state, action, next_state, done) for m in self.members]
+        return torch.stack(rewards, dim=-1).mean(dim=-1)
+
+    def predict_processed_all(
+        self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
+    ) -> np.ndarray:
+        """Return every member's processed reward, shape ``(batch, num_members)``."""
+        rewards = [
+            m.predict_processed(state, action, next_state, done, **kwargs) for m in self.members
+        ]
+        return np.stack(rewards, axis=-1)
+
+    def predict_reward_moments(
+        self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the mean and (ddof=1) variance of the members' processed rewards."""
+        all_rewards = self.predict_processed_all(state, action, next_state, done, **kwargs)
+        return all_rewards.mean(axis=-1), all_rewards.var(axis=-1, ddof=1)
+
+    def predict_processed(
+        self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
+    ) -> np.ndarray:
+        """Return the mean of the members' processed rewards."""
+        return self.predict_reward_moments(state, action, next_state, done, **kwargs)[0]
+
+
+class AddSTDRewardWrapper(PredictProcessedWrapper):
+    """Processed reward ``mean + alpha * std`` of a net that has a variance.
+
+    Args:
+        base: A :class:`~rewardnets.RewardNetWithVariance`, e.g. an ensemble.
+        default_alpha: ``alpha`` when a call does not pass one; positive values
+            reward uncertainty (exploration), negative values penalise it.
+    """
+
+    base: RewardNetWithVariance
+
+    def __init__(self, base: RewardNet, default_alpha: float = 0.0) -> None:
+        if not isinstance(base, RewardNetWithVariance):
+            raise TypeError(
+                "AddSTDRewardWrapper needs a base that is a RewardNetWithVariance "
+                f"(such as RewardEnsemble), got {type(base).__name__}."
+            )
+        super().__init__(base)
+        self.default_alpha = float(default_alpha)
+
+    def predict_processed(
+        self,
+        state: Any,
+        action: Any,
+        next_state: Any = None,
+        done: Any = None,
+        alpha: float | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Return ``mean + alpha * std`` of the base's reward.
+
+        Args:
+            state: States.
+            action: Actions.
+            next_state: Next states.
+            done: Episode-end flags.
+            alpha: Weight of the standard deviation; ``default_alpha`` if None.
+            **kwargs: Passed on to the base's ``predict_reward_moments``.
+        """
+        alpha = self.default_alpha if alpha is None else alpha
+        mean, var = self.base.predict_reward_moments(state, action, next_state, done, **kwargs)
+        return mean + alpha * np.sqrt(var)
+
+
+@hookimpl
+def register_reward_nets(register: Register) -> None:
+    """Register the ensemble."""
+    register("RewardEnsemble", RewardEnsemble)
+
+
+@hookimpl
+def register_wrappers(register: Register) -> None:
+    """Register the std-adding wrapper."""
+    register("AddSTDRewardWrapper", AddSTDRewardWrapper)

@@ -1,0 +1,138 @@
+"""MLP reward nets: ``BasicRewardNet`` and the potential ``BasicPotentialMLP``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from gymnasium import spaces
+from rewardnets import RewardNet, hookimpl
+from rewardnets._spec import Configurable
+from rewardnets.hookspecs import Register
+from rewardnets.networks import build_mlp
+from rewardnets.preprocessing import TensorTree, check_space, flat_dim
+from torch import nn
+
+from rewardnets_plugins._inputs import flatten, require
+
+__all__ = ["BasicPotentialMLP", "BasicRewardNet"]
+
+_MLP_REFS = {"activation": "object", "normalize_input_layer": "norm_layer"}
+
+
+class BasicRewardNet(RewardNet):
+    """An MLP over the flattened, concatenated inputs it is told to use.
+
+    Args:
+        observation_space: The observation space (Dict spaces are flattened).
+        action_space: The action space.
+        use_state: Feed the current state.
+        use_action: Feed the action.
+        use_next_state: Feed the next state.
+        use_done: Feed the episode-end flag.
+        normalize_images: Scale uint8 image observations to [0, 1].
+        **kwargs: Passed to :func:`rewardnets.build_mlp`; ``hid_sizes``
+            defaults to ``(32, 32)``.
+    """
+
+    config_refs: ClassVar[dict[str, str]] = _MLP_REFS
+
+    def __init__(
+        self,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
+        use_state: bool = True,
+        use_action: bool = True,
+        use_next_state: bool = False,
+        use_done: bool = False,
+        normalize_images: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(observation_space, action_space, normalize_images)
+        if not (use_state or use_action or use_next_state or use_done):
+            raise ValueError("BasicRewardNet needs at least one input; all use_* are False.")
+        self.use_state = use_state
+        self.use_action = use_action
+        self.use_next_state = use_next_state
+        self.use_done = use_done
+        obs_dim = flat_dim(observation_space)
+        in_size = (
+            obs_dim * (int(use_state) + int(use_next_state))
+            + flat_dim(action_space) * int(use_action)
+            + int(use_done)
+        )
+        self.mlp = build_mlp(
+            **{
+                "hid_sizes": (32, 32),
+                **kwargs,
+                "in_size": in_size,
+                "out_size": 1,
+                "squeeze_output": True,
+            }
+        )
+
+    def forward(
+        self,
+        state: TensorTree,
+        action: TensorTree | None,
+        next_state: TensorTree | None,
+        done: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Return the MLP's reward, shape ``(batch,)``."""
+        owner = type(self).__name__
+        inputs = []
+        if self.use_state:
+            inputs.append(flatten(state))
+        if self.use_action:
+            inputs.append(flatten(require(action, "action", owner)))
+        if self.use_next_state:
+            inputs.append(flatten(require(next_state, "next_state", owner)))
+        if self.use_done:
+            done_th = require(done, "done", owner)
+            assert isinstance(done_th, torch.Tensor)
+            inputs.append(done_th.reshape(-1, 1))
+        x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
+        return self.mlp(x)  # type: ignore[no-any-return]
+
+
+class BasicPotentialMLP(Configurable, nn.Module):
+    """A state potential ``phi(s)``: an MLP over the flattened observation.
+
+    Args:
+        observation_space: The observation space (Dict spaces are flattened).
+        hid_sizes: Sizes of the hidden layers.
+        **kwargs: Passed to :func:`rewardnets.build_mlp`.
+    """
+
+    config_refs: ClassVar[dict[str, str]] = _MLP_REFS
+
+    def __init__(
+        self,
+        observation_space: spaces.Space[Any],
+        hid_sizes: tuple[int, ...] | list[int] = (32, 32),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        check_space(observation_space, "observation_space")
+        self._potential = build_mlp(
+            hid_sizes=hid_sizes,
+            in_size=flat_dim(observation_space),
+            squeeze_output=True,
+            **kwargs,
+        )
+
+    def forward(self, state: TensorTree) -> torch.Tensor:
+        """Return the potential of each state, shape ``(batch,)``."""
+        return self._potential(flatten(state))  # type: ignore[no-any-return]
+
+
+@hookimpl
+def register_reward_nets(register: Register) -> None:
+    """Register the MLP reward net."""
+    register("BasicRewardNet", BasicRewardNet)
+
+
+@hookimpl
+def register_potentials(register: Register) -> None:
+    """Register the MLP potential."""
+    register("BasicPotentialMLP", BasicPotentialMLP)
