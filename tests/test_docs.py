@@ -25,9 +25,7 @@ def _hook_signature(fn: object) -> str:
 def test_every_hook_is_documented_with_its_exact_signature() -> None:
     guide = (DOCS / "plugins.md").read_text()
     hooks = [
-        fn
-        for name, fn in vars(hookspecs).items()
-        if name.startswith("register_") and callable(fn)
+        fn for name, fn in vars(hookspecs).items() if name.startswith("register_") and callable(fn)
     ]
     assert len(hooks) >= 5
     missing = [_hook_signature(fn) for fn in hooks if _hook_signature(fn) not in guide]

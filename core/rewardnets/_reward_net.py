@@ -106,7 +106,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
             if isinstance(module, RewardNet) and module is not self:
                 module._device_cache = None
                 module._dtype_cache = None
-        return super()._apply(fn, recurse)  # type: ignore[no-any-return]
+        return super()._apply(fn, recurse)
 
     @abc.abstractmethod
     def forward(
@@ -141,7 +141,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
     def device(self) -> torch.device:
         """The device of the net's parameters (CPU when it has none)."""
         if self._device_cache is None:
-            first = next(self.parameters(), None)
+            first: torch.Tensor | None = next(self.parameters(), None)
             if first is None:
                 first = next(self.buffers(), None)
             self._device_cache = first.device if first is not None else torch.device("cpu")
@@ -168,19 +168,20 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         not use them; they stay ``None``.
 
         Returns:
-            ``(state, action, next_state, done)`` as tensors, ``done`` as float.
+            ``(state, action, next_state, done)`` as tensors; floating-point
+            inputs and ``done`` in the net's dtype.
 
         Raises:
             ValueError: A shape does not match its space, or batch sizes differ.
         """
-        device = self.device
-        state_th = self._prep_obs(state, device)
+        device, dtype = self.device, self.dtype
+        state_th = self._prep_obs(state, device, dtype)
         batch = _batch_size(state_th)
-        action_th = None if action is None else self._prep_act(action, device)
-        next_th = None if next_state is None else self._prep_obs(next_state, device)
+        action_th = None if action is None else self._prep_act(action, device, dtype)
+        next_th = None if next_state is None else self._prep_obs(next_state, device, dtype)
         done_th = None
         if done is not None:
-            done_th = to_tensor(done, device).reshape(-1).to(torch.float32)
+            done_th = to_tensor(done, device).reshape(-1).to(dtype)
         for what, value in (("action", action_th), ("next_state", next_th), ("done", done_th)):
             if value is not None and _batch_size(value) != batch:
                 raise ValueError(
@@ -315,7 +316,7 @@ class PredictProcessedWrapper(RewardNetWrapper):
         done: torch.Tensor | None,
     ) -> torch.Tensor:
         """Return the wrapped net's reward."""
-        return self.base(state, action, next_state, done)  # type: ignore[no-any-return]
+        return self.base(state, action, next_state, done)
 
     def predict_th(
         self,

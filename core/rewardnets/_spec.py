@@ -88,13 +88,18 @@ def init_kwargs(obj: Any) -> dict[str, Any]:
 
 
 def _takes_base(cls: type) -> bool:
-    return "base" in inspect.signature(cls.__init__).parameters
+    return "base" in inspect.signature(cls.__init__).parameters  # type: ignore[misc]
 
 
 def _class_name(kind: str, cls: type) -> str:
     name = registry.name_of(kind, cls)
     if name is not None:
         return name
+    if "<locals>" in cls.__qualname__:
+        raise SpecError(
+            f"{cls.__qualname__} is defined inside a function, so no spec can name "
+            "it; define it at module level or register it through a plugin."
+        )
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
@@ -190,10 +195,12 @@ def normalize_config(config: Any) -> dict[str, Any]:
             "Expected a reward-net config as a name, a dict or a list, got "
             f"{type(config).__name__}: {config!r}."
         )
+    if "name" in config and "net" not in config:  # {"name": ..., "kwargs": ...}
+        config = {("net" if k == "name" else k): v for k, v in config.items()}
     unknown = set(config) - {"net", "kwargs", "wrappers"}
     if unknown or "net" not in config:
         raise SpecError(
-            "Expected a config dict with keys 'net' (required), 'kwargs' and "
+            "Expected a config dict with keys 'net' (or 'name'), 'kwargs' and "
             f"'wrappers', got keys {sorted(config)}."
         )
     net = config["net"]
@@ -251,6 +258,11 @@ def build_reward_net(
     from rewardnets._reward_net import ForwardWrapper, PredictProcessedWrapper, RewardNet
 
     spec = normalize_config(config)
+    if isinstance(spec["net"], str) and spec["net"] in registry.names("wrapper"):
+        raise SpecError(
+            f"{spec['net']!r} is a wrapper; build a net first and list "
+            f"{spec['net']!r} under 'wrappers'."
+        )
     net_cls = registry.resolve("reward_net", spec["net"], allow_import=allow_import)
     if isinstance(net_cls, type) and issubclass(net_cls, RewardNet) and _takes_base(net_cls):
         raise SpecError(

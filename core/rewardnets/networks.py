@@ -220,7 +220,7 @@ def build_mlp(
     if squeeze_output and out_size != 1:
         raise ValueError(f"squeeze_output needs out_size == 1, got out_size={out_size}.")
     prefix = _prefix(name)
-    layers: dict[str, nn.Module] = collections.OrderedDict()
+    layers: collections.OrderedDict[str, nn.Module] = collections.OrderedDict()
     if flatten_input:
         layers[f"{prefix}flatten"] = nn.Flatten()
     if normalize_input_layer is not None:
@@ -288,7 +288,7 @@ def build_cnn(
     if padding == "same" and stride != 1:
         padding = kernel_size // 2
     prefix = _prefix(name)
-    layers: dict[str, nn.Module] = collections.OrderedDict()
+    layers: collections.OrderedDict[str, nn.Module] = collections.OrderedDict()
     prev = in_channels
     for i, channels in enumerate(hid_channels):
         layers[f"{prefix}conv{i}"] = nn.Conv2d(

@@ -97,7 +97,7 @@ def _shape_error(what: str, space: spaces.Space[Any], expected: str, got: Any) -
 
 def make_preprocessor(
     space: spaces.Space[Any], normalize_images: bool, what: str
-) -> Callable[[Any, torch.device], TensorTree]:
+) -> Callable[[Any, torch.device, torch.dtype], TensorTree]:
     """Build a function that preprocesses a batch of elements of ``space``.
 
     Args:
@@ -106,7 +106,8 @@ def make_preprocessor(
         what: How error messages name the input (``"state"``, ``"action"``).
 
     Returns:
-        ``fn(batch, device) -> tensor`` (a dict of tensors for a Dict space).
+        ``fn(batch, device, dtype) -> tensor`` (a dict of tensors for a Dict
+        space), floating point of ``dtype``.
     """
     check_space(space, what)
     if isinstance(space, spaces.Dict):
@@ -115,7 +116,7 @@ def make_preprocessor(
             for key, sub in space.spaces.items()
         }
 
-        def dict_fn(batch: Any, device: torch.device) -> TensorTree:
+        def dict_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
             if not isinstance(batch, Mapping):
                 raise TypeError(
                     f"Expected {what} for Dict space to be a dict of arrays with "
@@ -128,7 +129,7 @@ def make_preprocessor(
                 )
             out: dict[str, torch.Tensor] = {}
             for key, fn in subs.items():
-                value = fn(batch[key], device)
+                value = fn(batch[key], device, dtype)
                 assert isinstance(value, torch.Tensor)
                 out[key] = value
             return out
@@ -138,13 +139,13 @@ def make_preprocessor(
     if isinstance(space, spaces.Discrete):
         n, start = int(space.n), int(space.start)
 
-        def discrete_fn(batch: Any, device: torch.device) -> TensorTree:
+        def discrete_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
             t = to_tensor(batch, device)
             if t.dim() == 2 and t.shape[1] == 1:
                 t = t[:, 0]
             if t.dim() != 1:
                 raise _shape_error(what, space, "(batch,)", t.shape)
-            return torch.nn.functional.one_hot(t.long() - start, n).float()
+            return torch.nn.functional.one_hot(t.long() - start, n).to(dtype)
 
         return discrete_fn
 
@@ -153,12 +154,14 @@ def make_preprocessor(
         starts = torch.as_tensor(np.asarray(space.start).flatten(), dtype=torch.long)
         shape = tuple(space.shape)
 
-        def multi_discrete_fn(batch: Any, device: torch.device) -> TensorTree:
+        def multi_discrete_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
             t = to_tensor(batch, device)
             if tuple(t.shape[1:]) != shape:
                 raise _shape_error(what, space, f"(batch, {', '.join(map(str, shape))})", t.shape)
             flat = t.reshape(t.shape[0], -1).long() - starts.to(device)
-            hots = [torch.nn.functional.one_hot(flat[:, i], n).float() for i, n in enumerate(nvec)]
+            hots = [
+                torch.nn.functional.one_hot(flat[:, i], n).to(dtype) for i, n in enumerate(nvec)
+            ]
             return torch.cat(hots, dim=1)
 
         return multi_discrete_fn
@@ -167,12 +170,12 @@ def make_preprocessor(
     shape = tuple(space.shape)
     scale = normalize_images and is_image_space(space)
 
-    def box_fn(batch: Any, device: torch.device) -> TensorTree:
+    def box_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
         t = to_tensor(batch, device)
         if tuple(t.shape[1:]) != shape:
             expected = "(batch, " + ", ".join(map(str, shape)) + ")"
             raise _shape_error(what, space, expected, t.shape)
-        t = t.float()
+        t = t.to(dtype)
         return t / 255.0 if scale else t
 
     return box_fn

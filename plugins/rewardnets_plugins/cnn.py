@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 import torch
 from gymnasium import spaces
+from torch import nn
+
 from rewardnets import RewardNet, hookimpl
 from rewardnets._spec import Configurable
 from rewardnets.hookspecs import Register
 from rewardnets.networks import build_cnn
 from rewardnets.preprocessing import TensorTree, is_image_space
-from torch import nn
-
 from rewardnets_plugins._inputs import require
 
 __all__ = ["BasicPotentialCNN", "CNNRewardNet", "CnnRewardNet"]
@@ -165,7 +165,7 @@ class BasicPotentialCNN(Configurable, nn.Module):
 
     def forward(self, state: TensorTree) -> torch.Tensor:
         """Return the potential of each state, shape ``(batch,)``."""
-        return self._potential(_to_chw(state, self.hwc_format))  # type: ignore[no-any-return]
+        return self._potential(_to_chw(state, self.hwc_format))
 
 
 @hookimpl

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from gymnasium import spaces
+from torch import nn
+
 from rewardnets import PredictProcessedWrapper, RewardNet, RewardNetWithVariance, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.preprocessing import TensorTree
-from torch import nn
 
 __all__ = ["AddSTDRewardWrapper", "RewardEnsemble"]
 
@@ -81,7 +82,8 @@ class RewardEnsemble(RewardNetWithVariance):
     ) -> np.ndarray:
         """Return every member's processed reward, shape ``(batch, num_members)``."""
         rewards = [
-            m.predict_processed(state, action, next_state, done, **kwargs) for m in self.members
+            cast(RewardNet, m).predict_processed(state, action, next_state, done, **kwargs)
+            for m in self.members
         ]
         return np.stack(rewards, axis=-1)
 

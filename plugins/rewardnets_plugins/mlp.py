@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 import torch
 from gymnasium import spaces
+from torch import nn
+
 from rewardnets import RewardNet, hookimpl
 from rewardnets._spec import Configurable
 from rewardnets.hookspecs import Register
 from rewardnets.networks import build_mlp
 from rewardnets.preprocessing import TensorTree, check_space, flat_dim
-from torch import nn
-
 from rewardnets_plugins._inputs import flatten, require
 
 __all__ = ["BasicPotentialMLP", "BasicRewardNet"]
@@ -92,7 +92,7 @@ class BasicRewardNet(RewardNet):
             assert isinstance(done_th, torch.Tensor)
             inputs.append(done_th.reshape(-1, 1))
         x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
-        return self.mlp(x)  # type: ignore[no-any-return]
+        return self.mlp(x)
 
 
 class BasicPotentialMLP(Configurable, nn.Module):
@@ -123,7 +123,7 @@ class BasicPotentialMLP(Configurable, nn.Module):
 
     def forward(self, state: TensorTree) -> torch.Tensor:
         """Return the potential of each state, shape ``(batch,)``."""
-        return self._potential(flatten(state))  # type: ignore[no-any-return]
+        return self._potential(flatten(state))
 
 
 @hookimpl

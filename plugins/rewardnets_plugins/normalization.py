@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
+
 from rewardnets import PredictProcessedWrapper, RewardNet, hookimpl
 from rewardnets._reward_net import evaluating
 from rewardnets.hookspecs import Register
 from rewardnets.networks import BaseNorm, EMANorm, RunningNorm
-from torch import nn
 
 __all__ = ["NormalizedRewardNet"]
 
@@ -76,7 +77,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
                 with evaluating(layer):
                     normalized = layer(reward_th.reshape(-1, 1)).reshape(-1)
             if update_stats and callable(getattr(layer, "update_stats", None)):
-                layer.update_stats(reward_th)
+                layer.update_stats(reward_th)  # type: ignore[operator]
         out: np.ndarray = normalized.cpu().numpy()
         if out.shape != np.shape(reward):
             raise ValueError(

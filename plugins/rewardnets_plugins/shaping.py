@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import torch
 from gymnasium import spaces
+
 from rewardnets import ForwardWrapper, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.preprocessing import TensorTree
-
 from rewardnets_plugins._inputs import require
 from rewardnets_plugins.mlp import BasicPotentialMLP, BasicRewardNet
 
@@ -57,7 +57,7 @@ class ShapedRewardNet(ForwardWrapper):
         base_reward = self.base(state, action, next_th, done_th)
         old = self.potential(state)
         new = self.discount_factor * (1 - done_th) * self.potential(next_th)
-        return base_reward + new - old  # type: ignore[no-any-return]
+        return base_reward + new - old
 
 
 class BasicShapedRewardNet(ShapedRewardNet):

@@ -1,0 +1,1 @@
+"""rewardnets-acme: an example third-party plugin for rewardnets."""
