@@ -2,7 +2,7 @@
 # Set up (or refresh) the virtual environment from the project's own files, then
 # run the main job or the test suite.
 #
-#   ./dev.sh main [args]   run the main job
+#   ./dev.sh main [args]   run the main job (rewardnets pipeline; args go to it)
 #   ./dev.sh test [args]   lint, type-check, build the docs, run the tests
 #   ./dev.sh setup         only create or refresh the virtual environment
 set -euo pipefail
@@ -36,7 +36,7 @@ case "$cmd" in
         ;;
     main)
         setup
-        "$VENV/bin/rewardnets" plugins "$@"
+        "$VENV/bin/rewardnets" pipeline "$@"
         ;;
     test)
         setup
@@ -47,7 +47,7 @@ case "$cmd" in
         echo "== mypy"
         mypy
         echo "== docs"
-        mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
+        NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
         echo "== pytest"
         pytest "$@"
         ;;

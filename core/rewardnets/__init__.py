@@ -46,7 +46,18 @@ PLUGIN_NAMES = (
 
 # Core names whose modules import heavy dependencies (Stable-Baselines3), loaded
 # on first access so that `import rewardnets` stays fast.
-_LAZY_CORE = {}  # type: dict[str, str]
+_LAZY_CORE = {
+    "RewardVecEnvWrapper": "rewardnets.reward_wrapper",
+    "RewardFnError": "rewardnets.reward_wrapper",
+    "InvalidRewardError": "rewardnets.reward_wrapper",
+    "make_vec_env": "rewardnets.util",
+    "UnknownEnvError": "rewardnets.util",
+    "relabel_replay_buffer": "rewardnets.relabel",
+    "RelabelRewardCallback": "rewardnets.relabel",
+    "load_reward": "rewardnets.serialize",
+    "save": "rewardnets.serialize",
+    "load": "rewardnets.serialize",
+}  # type: dict[str, str]
 
 __all__ = [
     "BaseNorm",

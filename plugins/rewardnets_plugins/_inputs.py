@@ -10,8 +10,9 @@ from rewardnets.preprocessing import TensorTree
 def flatten(value: TensorTree) -> torch.Tensor:
     """Flatten a preprocessed batch to ``(batch, features)``; Dict keys are concatenated."""
     if isinstance(value, dict):
-        return torch.cat([torch.flatten(v, 1) for v in value.values()], dim=1)
-    return torch.flatten(value, 1)
+        return torch.cat([flatten(v) for v in value.values()], dim=1)
+    # Already flat (the common case): skip the call, which costs as much as a small op.
+    return value if value.dim() == 2 else torch.flatten(value, 1)
 
 
 def require(value: TensorTree | None, what: str, owner: str) -> TensorTree:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
+from rewardnets.cli.compare_cmd import compare
+from rewardnets.cli.inspect_cmd import inspect
+from rewardnets.cli.learn_cmd import learn
+from rewardnets.cli.pipeline_cmd import pipeline
+from rewardnets.cli.plot_cmd import plot
 from rewardnets.cli.plugins_cmd import plugins
+from rewardnets.cli.train_cmd import train_policy
 
 __all__ = ["cli", "main"]
 
@@ -16,6 +22,12 @@ def cli() -> None:
 
 
 cli.add_command(plugins)
+cli.add_command(inspect)
+cli.add_command(learn)
+cli.add_command(train_policy)
+cli.add_command(compare)
+cli.add_command(plot)
+cli.add_command(pipeline)
 
 
 def main() -> None:

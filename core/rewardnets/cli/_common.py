@@ -1,0 +1,60 @@
+"""What the commands share: turning errors into one-line messages, parsing configs."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can fix into a one-line message without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import gymnasium
+
+        from rewardnets.errors import RewardNetsError
+
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except (RewardNetsError, gymnasium.error.Error, FileNotFoundError, ValueError) as exc:
+            message = str(exc) or type(exc).__name__
+            if isinstance(exc, FileNotFoundError) and exc.filename:
+                message = f"No such file: {exc.filename}. Check the path."
+            raise click.ClickException(" ".join(message.split())) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_config(text: str | None) -> Any:
+    """Parse a net config given on the command line: a name, or JSON."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped[:1] in "[{":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}") from exc
+    return stripped
+
+
+def parse_json_object(text: str | None, what: str) -> dict[str, Any]:
+    """Parse a JSON object option, e.g. algorithm keyword arguments."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise click.BadParameter(f"{what} must be a JSON object, got {text!r}")
+    return value
