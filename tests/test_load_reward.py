@@ -85,7 +85,7 @@ def test_normalized_keeps_the_normalisation_with_frozen_statistics(
     assert rewards.shape == (N_ENVS,)
     np.testing.assert_array_equal(rewards, expected)
     np.testing.assert_array_equal(fn(*batch), expected)  # statistics frozen between calls
-    layer = fn.reward_net.normalize_output_layer
+    layer = fn.reward_net.normalize_output_layer  # type: ignore[attr-defined]
     assert int(layer.count) == int(net.normalize_output_layer.count) == 2 * N_ENVS
 
 
@@ -99,7 +99,7 @@ def test_normalized_updates_statistics_when_asked(
     first = fn(*batch)
     np.testing.assert_array_equal(first, net.predict_processed(*batch, update_stats=True))
     np.testing.assert_array_equal(fn(*batch), net.predict_processed(*batch, update_stats=True))
-    assert int(fn.reward_net.normalize_output_layer.count) == 4 * N_ENVS
+    assert int(fn.reward_net.normalize_output_layer.count) == 4 * N_ENVS  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -190,7 +190,7 @@ def test_reward_fn_replaces_the_env_reward(
     next_obs, rewards, dones, infos = wrapped.step(acts)
     for i, info in enumerate(infos):
         if dones[i]:
-            next_obs[i] = info["terminal_observation"]
+            next_obs[i] = info["terminal_observation"]  # type: ignore[index]
     np.testing.assert_allclose(rewards, fn(obs, acts, next_obs, dones), rtol=1e-6)
 
 

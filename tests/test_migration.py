@@ -62,9 +62,9 @@ def test_imitation_file_predicts_what_imitation_predicted(name: str) -> None:
         )
     if "running_mean" in record:
         layer = net.normalize_output_layer
-        np.testing.assert_array_equal(layer.running_mean.numpy(), record["running_mean"])
-        np.testing.assert_array_equal(layer.running_var.numpy(), record["running_var"])
-        assert int(layer.count) == record["count"]
+        np.testing.assert_array_equal(layer.running_mean.numpy(), record["running_mean"])  # type: ignore[operator, union-attr]
+        np.testing.assert_array_equal(layer.running_var.numpy(), record["running_var"])  # type: ignore[operator, union-attr]
+        assert int(layer.count) == record["count"]  # type: ignore[arg-type, union-attr]
     assert not any(m.startswith("imitation") for m in sys.modules)
 
 
@@ -78,7 +78,7 @@ def test_migrated_constructor_arguments() -> None:
     assert shaped.spec["wrappers"] == [
         {"name": "NormalizedRewardNet", "kwargs": {"normalize_output_layer": "EMANorm"}}
     ]
-    assert shaped.base.discount_factor == 0.99
+    assert shaped.base.discount_factor == 0.99  # type: ignore[union-attr]
     assert rewardnets.load(FIXTURES / "shaped.pt").discount_factor == 0.9
     assert rewardnets.load(FIXTURES / "ensemble_std.pt").default_alpha == 0.5
 

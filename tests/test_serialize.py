@@ -244,7 +244,7 @@ def test_saving_a_class_defined_in_a_function_is_refused(tmp_path: Path) -> None
 
 def test_saving_something_else_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SerializationError, match="Expected a RewardNet to save, got Linear"):
-        rewardnets.save(torch.nn.Linear(2, 1), tmp_path / "x.rn")
+        rewardnets.save(torch.nn.Linear(2, 1), tmp_path / "x.rn")  # type: ignore[arg-type]
 
 
 def test_saving_non_json_metadata_is_refused(tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def test_trust_pickle_loads_what_the_allow_list_refuses(tmp_path: Path) -> None:
     with pytest.raises(UnsafePickleError, match=r"datetime\.date"):
         rewardnets.load(tmp_path / "net.pt")
     loaded = rewardnets.load(tmp_path / "net.pt", trust_pickle=True)
-    assert loaded.notes["trained"] == datetime.date(2024, 1, 2)
+    assert loaded.notes["trained"] == datetime.date(2024, 1, 2)  # type: ignore[index]
     fn = rewardnets.load_reward(
         "RewardNet_normalized", tmp_path / "net.pt", venv, trust_pickle=True
     )

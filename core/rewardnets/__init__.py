@@ -8,7 +8,7 @@ as attributes of this package (``rewardnets.BasicRewardNet``).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardnets._registry import registry
 from rewardnets._reward_net import (
@@ -58,6 +58,18 @@ _LAZY_CORE = {
     "save": "rewardnets.serialize",
     "load": "rewardnets.serialize",
 }  # type: dict[str, str]
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from rewardnets.relabel import RelabelRewardCallback as RelabelRewardCallback
+    from rewardnets.relabel import relabel_replay_buffer as relabel_replay_buffer
+    from rewardnets.reward_wrapper import InvalidRewardError as InvalidRewardError
+    from rewardnets.reward_wrapper import RewardFnError as RewardFnError
+    from rewardnets.reward_wrapper import RewardVecEnvWrapper as RewardVecEnvWrapper
+    from rewardnets.serialize import load as load
+    from rewardnets.serialize import load_reward as load_reward
+    from rewardnets.serialize import save as save
+    from rewardnets.util import UnknownEnvError as UnknownEnvError
+    from rewardnets.util import make_vec_env as make_vec_env
 
 __all__ = [
     "BaseNorm",

@@ -13,7 +13,7 @@ from gymnasium import spaces
 from torch import nn
 
 from rewardnets._spec import Configurable, reward_net_spec
-from rewardnets.preprocessing import TensorTree, _host_tensor, make_preprocessor
+from rewardnets.preprocessing import TensorTree, _flags_tensor, make_preprocessor
 
 __all__ = [
     "ForwardWrapper",
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 
+_CPU = torch.device("cpu")
 _MODULE_TRAIN = nn.Module.train
 _MODULE_SETATTR = nn.Module.__setattr__
 # torch.no_grad() as a context manager costs several times more than flipping
@@ -63,6 +64,83 @@ def set_training(module: nn.Module, mode: bool) -> None:
             stack.extend(children.values())
 
 
+class TrainingFlags:
+    """The ``training`` flags of a module tree, to flip without walking the tree.
+
+    Built once per tree and reused while the tree is unchanged: switching to
+    eval mode checks, module by module, that each module's children are the
+    ones seen at build time (by identity) while it writes the flags, so adding,
+    removing or replacing a submodule anywhere (through the ``nn.Module`` API
+    or by editing ``_modules``) is noticed and the flags are rebuilt.
+
+    Args:
+        root: The root of the tree.
+
+    Raises:
+        TypeError: A module in the tree overrides ``train`` or ``__setattr__``;
+            such a tree must be switched with :func:`set_training`.
+    """
+
+    __slots__ = ("_flags", "_root", "_structure")
+
+    def __init__(self, root: nn.Module) -> None:
+        structure: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
+        stack: list[nn.Module | None] = [root]
+        while stack:
+            current = stack.pop()
+            if current is None:
+                continue
+            cls = type(current)
+            if cls.train is not _MODULE_TRAIN or cls.__setattr__ is not _MODULE_SETATTR:
+                raise TypeError(f"{cls.__name__} overrides train or __setattr__.")
+            attrs = current.__dict__
+            children = tuple(attrs["_modules"].values())
+            structure.append((attrs, children))
+            stack.extend(reversed(children))
+        self._root = root.__dict__
+        self._structure = structure
+        self._flags = [attrs for attrs, _ in structure]
+
+    def to_eval(self, root: nn.Module) -> bool:
+        """Put ``root``'s tree in eval mode; return False if the tree has changed.
+
+        When it returns False, the flags of some modules (all still in the
+        tree) may already be False; build new flags and switch again.
+        """
+        if root.__dict__ is not self._root:
+            return False
+        for attrs, children in self._structure:
+            modules = attrs["_modules"]
+            if children:
+                if tuple(modules.values()) != children:
+                    return False
+            elif modules:
+                return False
+            attrs["training"] = False
+        return True
+
+    def to_train(self) -> None:
+        """Put the tree back in training mode."""
+        for attrs in self._flags:
+            attrs["training"] = True
+
+
+class _WalkingSwitch:
+    """Switch a tree with :func:`set_training`: for trees with a custom ``train``."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: nn.Module) -> None:
+        self._root = root
+
+    def to_eval(self, root: nn.Module) -> bool:
+        set_training(root, False)
+        return True
+
+    def to_train(self) -> None:
+        set_training(self._root, True)
+
+
 @contextlib.contextmanager
 def evaluating(module: nn.Module) -> Iterator[None]:
     """Put ``module`` in eval mode for the block, then restore its mode.
@@ -85,7 +163,7 @@ def _batch_size(value: TensorTree) -> int:
         return int(next(iter(value.values())).shape[0])
     if value.dim() == 0:
         raise ValueError("Expected a batch with a leading batch dimension, got a scalar.")
-    return int(value.shape[0])
+    return value.shape[0]
 
 
 def _batch_mismatch(batch: int, what: str, value: TensorTree) -> ValueError:
@@ -142,6 +220,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         # Closures are rebuilt from the spaces on load; they would not pickle.
         state.pop("_prep_obs", None)
         state.pop("_prep_act", None)
+        state.pop("_training_flags", None)
         return state
 
     def _apply(self, fn: Any, recurse: bool = True) -> RewardNet:
@@ -221,11 +300,19 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         """
         device, dtype = self.device, self.dtype
         state_th = self._prep_obs(state, device, dtype)
-        batch = _batch_size(state_th)
+        # (Batch sizes read inline: this runs on every environment step.)
+        if isinstance(state_th, torch.Tensor) and state_th.ndim:
+            batch = state_th.shape[0]
+        else:
+            batch = _batch_size(state_th)
         action_th = None
         if action is not None:
             action_th = self._prep_act(action, device, dtype)
-            if _batch_size(action_th) != batch:
+            if (
+                action_th.shape[0]
+                if isinstance(action_th, torch.Tensor)
+                else _batch_size(action_th)
+            ) != batch:
                 raise _batch_mismatch(batch, "action", action_th)
         next_th = None
         if next_state is not None:
@@ -234,11 +321,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
                 raise _batch_mismatch(batch, "next_state", next_th)
         done_th = None
         if done is not None:
-            done_th = _host_tensor(done).reshape(-1)
-            if device.type != "cpu" or not done_th.is_cpu:
-                done_th = done_th.to(device)
-            if done_th.dtype != dtype:
-                done_th = done_th.to(dtype)
+            done_th = _flags_tensor(done, device, dtype)
             if done_th.shape[0] != batch:
                 raise _batch_mismatch(batch, "done", done_th)
         return state_th, action_th, next_th, done_th
@@ -256,11 +339,15 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
             A tensor of shape ``(batch,)`` on the net's device.
         """
         # evaluating(self) and torch.no_grad(), spelled out: this runs on every
-        # environment step, and the context managers cost more than the MLP's
-        # own Python overhead.
-        was_training = self.training
-        if was_training:
-            set_training(self, False)
+        # environment step, and the context managers (and nn.Module.train's
+        # walk of the tree) cost more than the MLP's own Python overhead. The
+        # flags to flip are cached on the net and checked against its tree.
+        flags: TrainingFlags | _WalkingSwitch | None = None
+        if self.training:
+            cached = self.__dict__.get("_training_flags")
+            flags = cached if cached is not None and cached.to_eval(self) else None
+            if flags is None:
+                flags = self._switch_to_eval()
         grad_was_enabled = torch.is_grad_enabled()
         try:
             if grad_was_enabled:
@@ -270,9 +357,10 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         finally:
             if grad_was_enabled:
                 _set_grad_enabled(True)
-            if was_training:
-                set_training(self, True)
-        batch = _batch_size(inputs[0])
+            if flags is not None:
+                flags.to_train()
+        state_th = inputs[0]
+        batch = state_th.shape[0] if isinstance(state_th, torch.Tensor) else _batch_size(state_th)
         if reward.dim() != 1 or reward.shape[0] != batch:
             raise ValueError(
                 f"{type(self).__name__}.forward returned a reward of shape "
@@ -280,6 +368,18 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
                 "transition."
             )
         return reward
+
+    def _switch_to_eval(self) -> TrainingFlags | _WalkingSwitch:
+        """Build (and cache) what switches this net's tree, and switch it to eval mode."""
+        switch: TrainingFlags | _WalkingSwitch
+        try:
+            switch = TrainingFlags(self)
+        except TypeError:  # a custom train() somewhere: call it, as nn.Module.train does
+            switch = _WalkingSwitch(self)
+        self.__dict__["_training_flags"] = switch
+        switched = switch.to_eval(self)
+        assert switched
+        return switch
 
     def predict(
         self,
@@ -307,6 +407,9 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         accepted and ignored here.
         """
         del kwargs
+        if type(self).predict is RewardNet.predict:  # skip a call layer; same result
+            reward = self.predict_th(state, action, next_state, done)
+            return reward.numpy() if reward.is_cpu else reward.cpu().numpy()
         return self.predict(state, action, next_state, done)
 
 

@@ -101,8 +101,8 @@ def _host_tensor(batch: Any) -> torch.Tensor:
     if isinstance(batch, np.ndarray):
         try:
             return torch.from_numpy(batch)
-        except (TypeError, ValueError):
-            pass
+        except (TypeError, ValueError):  # negative strides, byte order, odd dtype
+            return torch.as_tensor(np.ascontiguousarray(batch))
     return torch.as_tensor(np.asarray(batch))
 
 
@@ -170,17 +170,58 @@ def make_preprocessor(
     return _box_preprocessor(space, normalize_images and is_image_space(space), what)
 
 
+_CPU = torch.device("cpu")
+#: numpy twins of the float dtypes a net may have, for one-hot tables built on the host.
+_NUMPY_FLOATS: dict[torch.dtype, np.dtype[Any]] = {
+    torch.float16: np.dtype(np.float16),
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+}
+
+
+def _flags_tensor(done: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Episode-end flags as a flat float tensor of ``dtype`` on ``device``.
+
+    Numpy flags for a CPU net are converted with numpy (one cheap ``astype``)
+    and shared with torch, instead of a bool tensor and a torch cast.
+    """
+    if isinstance(done, np.ndarray) and device == _CPU:
+        np_dtype = _NUMPY_FLOATS.get(dtype)
+        if np_dtype is not None:
+            flat = done.reshape(-1)
+            if flat.dtype != np_dtype:
+                flat = flat.astype(np_dtype)
+            try:
+                return torch.from_numpy(flat)
+            except (TypeError, ValueError):
+                pass
+    t = _host_tensor(done).reshape(-1)
+    if device != _CPU or not t.is_cpu:
+        t = t.to(device)
+    return t if t.dtype == dtype else t.to(dtype)
+
+
 def _box_preprocessor(
     space: spaces.Box | spaces.MultiBinary, scale: bool, what: str
 ) -> Callable[[Any, torch.device, torch.dtype], TensorTree]:
     shape = tuple(space.shape)
 
+    def shape_error(got: tuple[int, ...]) -> ValueError:
+        return _shape_error(what, space, "(batch, " + ", ".join(map(str, shape)) + ")", got)
+
     def box_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
-        t = _host_tensor(batch)
-        if t.shape[1:] != shape:
-            expected = "(batch, " + ", ".join(map(str, shape)) + ")"
-            raise _shape_error(what, space, expected, t.shape)
-        if device.type != "cpu" or t.device != device:
+        if isinstance(batch, np.ndarray):
+            if batch.shape[1:] != shape:  # checked on the array: cheaper than on a tensor
+                raise shape_error(batch.shape)
+            try:
+                t = torch.from_numpy(batch)
+            except (TypeError, ValueError):  # negative strides, byte order, odd dtype
+                t = torch.as_tensor(np.ascontiguousarray(batch))
+        else:
+            t = _host_tensor(batch)
+            if t.shape[1:] != shape:
+                raise shape_error(t.shape)
+        if device != _CPU or not t.is_cpu:
             t = t.to(device)  # one copy, in the input's own (often smaller) dtype
         if scale:
             # uint8 / 255.0 gives the default float dtype in one pass.
@@ -190,45 +231,87 @@ def _box_preprocessor(
     return box_fn
 
 
+#: Discrete spaces up to this size get their one-hot rows from an identity
+#: table (n x n); larger ones use ``one_hot``, which needs no table.
+_MAX_ONE_HOT_TABLE = 512
+
+
 def _discrete_preprocessor(
     space: spaces.Discrete, what: str
 ) -> Callable[[Any, torch.device, torch.dtype], TensorTree]:
     n, start = int(space.n), int(space.start)
-    # One-hot rows are picked from an identity matrix: one indexing op, whose
-    # bounds check (negative indices included) doubles as validation on the CPU.
-    eyes: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+    use_table = n <= _MAX_ONE_HOT_TABLE
+    # One-hot rows are picked from an identity table, once per call: with
+    # numpy for numpy input and a CPU net (the cheapest way there), otherwise
+    # with torch on the net's device.
+    host_tables: dict[torch.dtype, np.ndarray] = {}
+    tables: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
-    def out_of_range(t: torch.Tensor) -> ValueError:
-        values = (t.reshape(-1) + start).tolist()
-        bad = sorted({v for v in values if not 0 <= v - start < n})
+    def out_of_range(values: Any) -> ValueError:
+        flat = np.asarray(values).reshape(-1)
+        bad = sorted({int(v) for v in flat if not start <= v < start + n})
         return ValueError(
             f"Expected {what} values of {space} in [{start}, {start + n}), got "
             f"{bad[:10]}{' ...' if len(bad) > 10 else ''}."
         )
 
+    def shape_error(got: tuple[int, ...]) -> ValueError:
+        return _shape_error(what, space, "(batch,)", got)
+
+    def host_table(dtype: torch.dtype) -> np.ndarray | None:
+        np_dtype = _NUMPY_FLOATS.get(dtype)
+        if np_dtype is None or not use_table:
+            return None
+        table = host_tables[dtype] = np.eye(n, dtype=np_dtype)
+        return table
+
     def discrete_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
+        if isinstance(batch, np.ndarray) and device == _CPU:
+            if batch.ndim != 1:
+                if batch.ndim != 2 or batch.shape[1] != 1:
+                    raise shape_error(batch.shape)
+                batch = batch[:, 0]
+            kind = batch.dtype.kind
+            # (uint64 would wrap to negative intp inside take: torch checks those.)
+            if kind == "i" or (kind == "u" and batch.dtype.itemsize < 8):
+                table = host_tables.get(dtype)
+                if table is None:
+                    table = host_table(dtype)
+                if table is not None:
+                    index = batch - start if start else batch
+                    # ndarray.take refuses indices >= n but wraps negative ones.
+                    if kind == "i" and len(index) and index[index.argmin()] < 0:
+                        raise out_of_range(batch)
+                    try:
+                        return torch.from_numpy(table.take(index, 0))
+                    except IndexError:
+                        raise out_of_range(batch) from None
         t = _host_tensor(batch)
-        if t.dim() == 2 and t.shape[1] == 1:
-            t = t[:, 0]
         if t.dim() != 1:
-            raise _shape_error(what, space, "(batch,)", t.shape)
+            if t.dim() != 2 or t.shape[1] != 1:
+                raise shape_error(t.shape)
+            t = t[:, 0]
         if t.dtype != torch.int64 and t.dtype != torch.int32:
             t = t.long()
         if start:
             t = t - start
-        eye = eyes.get((device, dtype))
-        if eye is None:
-            eye = eyes[(device, dtype)] = torch.eye(n, dtype=dtype, device=device)
-        if device.type != "cpu" or t.device != device:
+        if device != _CPU or not t.is_cpu:
             # Off the CPU an out-of-range index is a device-side assert, which
             # breaks the CUDA context: check on the host, before the copy.
-            if t.is_cpu and t.numel() and not (0 <= int(t.min()) and int(t.max()) < n):
-                raise out_of_range(t)
+            if t.is_cpu and t.numel() and not (int(t.min()) >= 0 and int(t.max()) < n):
+                raise out_of_range(t + start)
             t = t.to(device)
+        if not use_table:
+            if t.is_cpu and t.numel() and not (int(t.min()) >= 0 and int(t.max()) < n):
+                raise out_of_range(t + start)
+            return torch.nn.functional.one_hot(t.long(), n).to(dtype)
+        table_th = tables.get((device, dtype))
+        if table_th is None:
+            table_th = tables[(device, dtype)] = torch.eye(n, dtype=dtype, device=device)
         try:
-            return eye.index_select(0, t)
+            return table_th.index_select(0, t)
         except IndexError:
-            raise out_of_range(t) from None
+            raise out_of_range(t.cpu() + start) from None
 
     return discrete_fn
 

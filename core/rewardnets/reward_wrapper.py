@@ -12,6 +12,7 @@ until :class:`RewardVecEnvWrapper` is first used.
 from __future__ import annotations
 
 import functools
+import math
 import types
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -128,54 +129,83 @@ def call_reward_fn(
         InvalidRewardError: ``reward_fn`` returned a value of the wrong shape,
             a non-numeric dtype, or a non-finite reward.
     """
-    name = describe_reward_fn(reward_fn)
-    expected = f"shape ({batch_size},)" + (f", {context}" if context else "")
+    # The success path does the checks and nothing else: this runs on every
+    # environment step. Names and messages are only built for an error.
     try:
         result = reward_fn(obs, acts, next_obs, dones)
     except Exception as err:
         raise RewardFnError(
-            f"Reward function {name} raised {type(err).__name__}: {err}. It was called "
-            f"with a batch of {batch_size} transitions: obs {_shape_of(obs)}, acts "
-            f"{_shape_of(acts)}, next_obs {_shape_of(next_obs)}, dones "
-            f"{_shape_of(dones)}; it should return rewards of {expected}."
+            f"Reward function {describe_reward_fn(reward_fn)} raised {type(err).__name__}: "
+            f"{err}. It was called with a batch of {batch_size} transitions: obs "
+            f"{_shape_of(obs)}, acts {_shape_of(acts)}, next_obs {_shape_of(next_obs)}, "
+            f"dones {_shape_of(dones)}; it should return rewards of "
+            f"{_expected(batch_size, context)}."
         ) from err
+    if isinstance(result, np.ndarray):
+        rewards = result
+    else:
+        rewards = _as_array(result, reward_fn, batch_size, context)
+    if rewards.dtype.kind not in "biuf":
+        raise InvalidRewardError(
+            f"Reward function {describe_reward_fn(reward_fn)} returned an array of dtype "
+            f"{rewards.dtype}; expected real numbers (a float array of "
+            f"{_expected(batch_size, context)})."
+        )
+    if rewards.shape != (batch_size,):
+        raise _wrong_shape(rewards, reward_fn, batch_size, context)
+    rewards = rewards.astype(np.float32, copy=True)
+    # One reduction: a non-finite value makes the sum non-finite (a float64 sum
+    # of float32 values cannot overflow).
+    if not math.isfinite(rewards.sum(dtype=np.float64)):
+        bad = np.flatnonzero(~np.isfinite(rewards))
+        if bad.size:
+            shown = bad[:10]
+            raise InvalidRewardError(
+                f"Reward function {describe_reward_fn(reward_fn)} returned non-finite "
+                f"rewards at batch indices {shown.tolist()}"
+                f"{' ...' if bad.size > len(shown) else ''}: "
+                f"{np.asarray(result)[shown].tolist()}; expected finite float32 rewards "
+                f"of {_expected(batch_size, context)}."
+            )
+    return rewards
+
+
+def _expected(batch_size: int, context: str) -> str:
+    return f"shape ({batch_size},)" + (f", {context}" if context else "")
+
+
+def _as_array(
+    result: Any, reward_fn: Callable[..., Any], batch_size: int, context: str
+) -> np.ndarray:
+    name = describe_reward_fn(reward_fn)
     if result is None:
         raise InvalidRewardError(
-            f"Reward function {name} returned None; expected a numpy array of {expected}."
+            f"Reward function {name} returned None; expected a numpy array of "
+            f"{_expected(batch_size, context)}."
         )
     try:
-        rewards = np.asarray(result)
+        return np.asarray(result)
     except Exception as err:
         raise InvalidRewardError(
             f"Reward function {name} returned a {type(result).__name__} that numpy cannot "
-            f"convert to an array ({err}); expected a numpy array of {expected}."
+            f"convert to an array ({err}); expected a numpy array of "
+            f"{_expected(batch_size, context)}."
         ) from err
-    if rewards.dtype.kind not in "biuf":
-        raise InvalidRewardError(
-            f"Reward function {name} returned an array of dtype {rewards.dtype}; expected "
-            f"real numbers (a float array of {expected})."
-        )
-    if rewards.shape != (batch_size,):
-        hint = ""
-        if rewards.shape == (batch_size, 1):
-            hint = " Squeeze the last axis (e.g. `rewards.reshape(-1)`)."
-        elif rewards.ndim == 0:
-            hint = " It returned a single number; return one reward per transition."
-        raise InvalidRewardError(
-            f"Reward function {name} returned an array of shape {rewards.shape}; "
-            f"expected {expected}. Rewards are never broadcast.{hint}"
-        )
-    rewards = rewards.astype(np.float32, copy=True)
-    bad = np.flatnonzero(~np.isfinite(rewards))
-    if bad.size:
-        shown = bad[:10]
-        raise InvalidRewardError(
-            f"Reward function {name} returned non-finite rewards at batch indices "
-            f"{shown.tolist()}{' ...' if bad.size > len(shown) else ''}: "
-            f"{np.asarray(result)[shown].tolist()}; expected finite float32 rewards "
-            f"of {expected}."
-        )
-    return rewards
+
+
+def _wrong_shape(
+    rewards: np.ndarray, reward_fn: Callable[..., Any], batch_size: int, context: str
+) -> InvalidRewardError:
+    hint = ""
+    if rewards.shape == (batch_size, 1):
+        hint = " Squeeze the last axis (e.g. `rewards.reshape(-1)`)."
+    elif rewards.ndim == 0:
+        hint = " It returned a single number; return one reward per transition."
+    return InvalidRewardError(
+        f"Reward function {describe_reward_fn(reward_fn)} returned an array of shape "
+        f"{rewards.shape}; expected {_expected(batch_size, context)}. Rewards are never "
+        f"broadcast.{hint}"
+    )
 
 
 def _copy_obs(obs: Any) -> Any:
@@ -254,6 +284,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._old_obs: Any = None
         self._actions: np.ndarray | None = None
+        self._context = f"one reward per environment (n_envs={self.num_envs})"
 
     @staticmethod
     def _check_callable(reward_fn: Any) -> RewardFn:
@@ -323,8 +354,9 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         """
         obs, env_rews, dones, infos = self.venv.step_wait()
         dones = np.asarray(dones, dtype=bool)
+        ended = np.flatnonzero(dones).tolist()
         next_obs = _copy_obs(obs)
-        for index in np.flatnonzero(dones):
+        for index in ended:
             terminal = infos[index].get("terminal_observation")
             if terminal is None:
                 raise RewardNetsError(
@@ -332,7 +364,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
                     "info['terminal_observation']; RewardVecEnvWrapper needs it as the "
                     "episode's last next_obs. SB3's DummyVecEnv and SubprocVecEnv set it."
                 )
-            _set_row(next_obs, int(index), terminal)
+            _set_row(next_obs, index, terminal)
         try:
             rews = call_reward_fn(
                 self._reward_fn,
@@ -341,15 +373,16 @@ class RewardVecEnvWrapper(VecEnvWrapper):
                 next_obs,
                 dones,
                 batch_size=self.num_envs,
-                context=f"one reward per environment (n_envs={self.num_envs})",
+                context=self._context,
             )
         finally:
             # The envs have stepped either way; the next transition starts here.
-            self._old_obs = _copy_obs(obs)
+            # Without an episode end, next_obs is already a copy of obs: reuse it.
+            self._old_obs = _copy_obs(obs) if ended else next_obs
         for env_index, info in enumerate(infos):
             info["original_env_rew"] = env_rews[env_index]
         self._returns += rews
-        for index in np.flatnonzero(dones):
+        for index in ended:
             self.episode_rewards.append(float(self._returns[index]))
             self._returns[index] = 0.0
             self._num_episodes += 1

@@ -92,7 +92,10 @@ class BasicRewardNet(RewardNet):
             assert isinstance(done_th, torch.Tensor)
             inputs.append(done_th.reshape(-1, 1))
         x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
-        return self.mlp(x)
+        # self._modules["mlp"] is self.mlp without nn.Module.__getattr__'s slow
+        # path (a failed attribute lookup first); this runs on every env step.
+        mlp: nn.Module = self._modules["mlp"]  # type: ignore[assignment]
+        return mlp(x)
 
 
 class BasicPotentialMLP(Configurable, nn.Module):

@@ -59,6 +59,11 @@ class NormalizedRewardNet(PredictProcessedWrapper):
     ) -> np.ndarray:
         """Return the base's processed reward, standardised.
 
+        With the statistics in CPU memory, the base's numpy reward is
+        standardised (and folded into the statistics) on the host, without a
+        round trip through torch. Elsewhere the reward stays on the device
+        until the standardised result is copied back, once.
+
         Args:
             state: States.
             action: Actions.
@@ -67,24 +72,89 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             update_stats: Fold this batch into the statistics afterwards.
             **kwargs: Passed on to the base's ``predict_processed``.
         """
-        reward = self.base.predict_processed(state, action, next_state, done, **kwargs)
-        layer = self.normalize_output_layer
+        # _modules[...] rather than attributes: nn.Module.__getattr__ is slow,
+        # and this runs on every environment step.
+        layer = self._modules["normalize_output_layer"]
+        if isinstance(layer, BaseNorm):
+            stats = layer._buffers["running_mean"]
+            if stats is not None and stats.is_cpu:
+                base: RewardNet = self._modules["base"]  # type: ignore[assignment]
+                cls = type(base)
+                reward: np.ndarray | torch.Tensor
+                if (
+                    cls.predict_processed is RewardNet.predict_processed
+                    and cls.predict is RewardNet.predict
+                ):
+                    # The base's processed reward is its prediction: take the
+                    # tensor, and let the layer read it without making an array.
+                    reward = base.predict_th(state, action, next_state, done)
+                else:
+                    reward = base.predict_processed(state, action, next_state, done, **kwargs)
+                out = layer.normalize_numpy(reward, update_stats)
+                if out.shape != reward.shape:  # (a torch.Size is a tuple)
+                    raise _shape_changed(layer, tuple(reward.shape), out.shape)
+                return out
+        normalized = self.predict_processed_th(
+            state, action, next_state, done, update_stats=update_stats, **kwargs
+        )
+        return normalized.cpu().numpy()
+
+    def predict_processed_th(
+        self,
+        state: Any,
+        action: Any,
+        next_state: Any = None,
+        done: Any = None,
+        update_stats: bool = True,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Like :meth:`predict_processed`, but return a tensor on the net's device.
+
+        The base's reward is computed as a tensor where the base allows it (a
+        net whose ``predict_processed`` is its ``predict``, or another
+        ``NormalizedRewardNet``), so on a GPU nothing is copied to the host.
+        """
+        layer: nn.Module = self._modules["normalize_output_layer"]  # type: ignore[assignment]
+        base: RewardNet = self._modules["base"]  # type: ignore[assignment]
+        reward = _processed_tensor(base, state, action, next_state, done, kwargs)
         with torch.no_grad():
-            reward_th = torch.as_tensor(reward, device=self.device)
             if isinstance(layer, BaseNorm):
-                normalized = layer.normalize(reward_th)
+                normalized = layer.normalize(reward)
             else:
                 with evaluating(layer):
-                    normalized = layer(reward_th.reshape(-1, 1)).reshape(-1)
-            if update_stats and callable(getattr(layer, "update_stats", None)):
-                layer.update_stats(reward_th)  # type: ignore[operator]
-        out: np.ndarray = normalized.cpu().numpy()
-        if out.shape != np.shape(reward):
-            raise ValueError(
-                f"normalize_output_layer {type(layer).__name__} changed the reward "
-                f"shape from {np.shape(reward)} to {out.shape}; it must preserve it."
-            )
-        return out
+                    normalized = layer(reward.reshape(-1, 1)).reshape(-1)
+            if normalized.shape != reward.shape:
+                raise _shape_changed(layer, tuple(reward.shape), tuple(normalized.shape))
+            update = getattr(layer, "update_stats", None)
+            if update_stats and callable(update):
+                update(reward)
+        return normalized
+
+
+def _shape_changed(layer: nn.Module, before: tuple[int, ...], after: tuple[int, ...]) -> ValueError:
+    return ValueError(
+        f"normalize_output_layer {type(layer).__name__} changed the reward shape from "
+        f"{before} to {after}; it must preserve it."
+    )
+
+
+def _processed_tensor(
+    base: RewardNet,
+    state: Any,
+    action: Any,
+    next_state: Any,
+    done: Any,
+    kwargs: dict[str, Any],
+) -> torch.Tensor:
+    """The base's processed reward as a tensor on its device, without a host round trip."""
+    if isinstance(base, NormalizedRewardNet):
+        return base.predict_processed_th(state, action, next_state, done, **kwargs)
+    cls = type(base)
+    if cls.predict_processed is RewardNet.predict_processed and cls.predict is RewardNet.predict:
+        # The processed reward is the plain prediction (kwargs are ignored by it).
+        return base.predict_th(state, action, next_state, done)
+    reward = base.predict_processed(state, action, next_state, done, **kwargs)
+    return torch.as_tensor(reward, device=base.device)
 
 
 @hookimpl

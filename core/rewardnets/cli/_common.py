@@ -34,6 +34,23 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class EpochBar:
+    """A progress bar over reward-learning epochs, showing loss and accuracy."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.total = total
+        self.bar = tqdm(total=total, desc=desc, unit="epoch", disable=not enabled)
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Advance to ``epoch`` with its metrics; close the bar after the last one."""
+        self.bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}")
+        self.bar.update(1)
+        if epoch == self.total:
+            self.bar.close()
+
+
 def parse_config(text: str | None) -> Any:
     """Parse a net config given on the command line: a name, or JSON."""
     if text is None:

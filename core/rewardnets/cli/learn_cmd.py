@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import friendly_errors, parse_config
+from rewardnets.cli._common import EpochBar, friendly_errors, parse_config
 
 DEFAULT_ENV = "Pendulum-v1"
 
@@ -64,16 +64,9 @@ def learn(
     A synthetic teacher prefers the fragment with the higher true return; the net
     is fitted with the Bradley-Terry model and saved in the safe format.
     """
-    from tqdm import tqdm
-
     from rewardnets.preferences import SyntheticTeacher, learn_reward
 
     teacher = SyntheticTeacher(temperature=temperature, noise=noise, myopia=myopia)
-    bar = tqdm(total=epochs, desc="learn", unit="epoch", disable=not progress)
-
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}")
-        bar.update(1)
 
     _, result = learn_reward(
         env_id,
@@ -86,9 +79,8 @@ def learn(
         lr=lr,
         teacher=teacher,
         out_dir=out_dir,
-        progress=report,
+        progress=EpochBar(epochs, "learn", progress),
     )
-    bar.close()
     final = result.history[-1] if result.history else {}
     click.echo(
         f"learned reward for {env_id}: loss {final.get('loss', float('nan')):.4f}, "

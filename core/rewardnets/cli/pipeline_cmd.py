@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import friendly_errors, parse_config
+from rewardnets.cli._common import EpochBar, friendly_errors, parse_config
 
 
 @click.command()
@@ -58,8 +58,6 @@ def pipeline(
     the learned reward to the true one with EPIC. Prints a table; every file
     goes under --out.
     """
-    from tqdm import tqdm
-
     from rewardnets.pipeline import PipelineSettings, format_summary, run_pipeline
 
     settings = PipelineSettings(
@@ -74,14 +72,7 @@ def pipeline(
         eval_episodes=eval_episodes,
         parallel=parallel,
     )
-    bar = tqdm(total=settings.epochs, desc="learn reward", unit="epoch", disable=not progress)
-
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}")
-        bar.update(1)
-        if epoch == settings.epochs:
-            bar.close()
-
+    report = EpochBar(settings.epochs, "learn reward", progress)
     summary = run_pipeline(settings, out_dir, log=click.echo, progress=report)
     click.echo("")
     click.echo(format_summary(summary))

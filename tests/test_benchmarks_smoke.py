@@ -1,0 +1,91 @@
+"""The benchmark scripts run and report every figure; no timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _expected_keys() -> set[str]:
+    keys = set()
+    for net in ("BasicRewardNet", "NormalizedRewardNet"):
+        for env in ("Pendulum-v1", "CartPole-v1"):
+            for batch in (1, 8, 64, 1024, 16384):
+                for floor in ("numpy_floor", "tensor_floor"):
+                    keys.add(f"predict/{net}/{env}/b{batch}/{floor}")
+    for batch in (32, 256):
+        keys.add(f"predict/CNNRewardNet/84x84x4/b{batch}/tensor_floor")
+    keys.add("train/BasicRewardNet/Pendulum-v1/b1024/raw_mlp")
+    keys.add("env/RewardVecEnvWrapper+NormalizedRewardNet/CartPole-v1x8/unwrapped")
+    keys.add("env/RewardVecEnvWrapper+raw_mlp/CartPole-v1x8/unwrapped")
+    keys.add("serialize/save/NormalizedRewardNet")
+    keys.add("serialize/load/NormalizedRewardNet")
+    keys.add("import/rewardnets/over_torch")
+    return keys
+
+
+def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    payload = json.loads(out.read_text())
+    assert payload["meta"]["quick"] is True
+    figures = payload["figures"]
+    missing = _expected_keys() - set(figures)
+    assert not missing, f"figures missing from the JSON: {sorted(missing)}"
+    for key, figure in figures.items():
+        ratio = figure["ratio"]
+        assert isinstance(ratio, float) and math.isfinite(ratio) and ratio > 0, (key, ratio)
+        assert figure["subject_s"] > 0 and figure["baseline_s"] > 0, key
+    # The table names every figure too.
+    for key in _expected_keys():
+        assert key in result.stdout, key
+    imported = figures["import/rewardnets/over_torch"]["extra"]
+    assert imported["plugins_loaded"] == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_gpu_check_says_clearly_that_there_is_no_cuda() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_check.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "CUDA is not available" in result.stderr
+
+
+def test_gpu_check_assertions_pass_in_a_cpu_dry_run() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "gpu_check.py"),
+            "--device",
+            "cpu",
+            "--dry-run",
+            "--no-table",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("  ok    ") >= 5, result.stdout
