@@ -185,23 +185,26 @@ def format_summary(summary: dict[str, Any]) -> str:
 
     def ret(key: str) -> str:
         mean, std = returns[key]
-        return f"{mean:9.1f} ± {std:.1f}"
+        return f"{mean:.1f} ± {std:.1f}"
 
     def num(value: Any) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
+    rows = [
+        ("policy trained on the learned reward", ret("learned")),
+        ("policy trained on the true reward", ret("true")),
+        ("random policy", ret("random")),
+        ("learned / true (0 = random, 1 = true)", num(summary["learned_vs_true"])),
+    ]
     lines = [
         f"{summary['env']}, seed {summary['seed']}: {summary['algo'].upper()}, "
         f"{summary['timesteps']} steps per policy, {summary['seconds']:.0f}s in all",
         "",
-        f"  true-reward return over {n} episodes   mean ± std",
-        f"  policy trained on the learned reward  {ret('learned')}",
-        f"  policy trained on the true reward     {ret('true')}",
-        f"  random policy                         {ret('random')}",
-        f"  learned / true (0 = random, 1 = true)  {num(summary['learned_vs_true'])}",
+        f"  {'true-reward return over ' + str(n) + ' episodes':40s} mean ± std",
+        *(f"  {label:40s}{value}" for label, value in rows),
         "",
-        f"  EPIC distance, learned vs true reward  {num(summary['epic'])}",
-        f"  Pearson correlation                    {num(summary['pearson'])}",
+        f"  {'EPIC distance, learned vs true reward':40s}{num(summary['epic'])}",
+        f"  {'Pearson correlation':40s}{num(summary['pearson'])}",
         "",
         "  files:",
     ]
