@@ -218,3 +218,17 @@ def test_spec_of_spaces_is_not_included_and_dtype_is_kept() -> None:
     net = build_reward_net("BasicRewardNet", OBS, ACT).double()
     assert "observation_space" not in net.spec["kwargs"]
     assert net.predict_th(np.zeros((1, 4)), np.zeros(1, int)).dtype == torch.float64
+
+
+def test_untrusted_data_cannot_name_a_function_to_call() -> None:
+    config = {"net": "BasicRewardNet", "kwargs": {"activation": "os:getcwd"}}
+    with pytest.raises(SpecError, match=r"not an nn\.Module class"):
+        build_reward_net(config, OBS, ACT, allow_import=False)
+    # Trusted (a user's own config): the escape hatch stays open.
+    trusted = {"net": "BasicRewardNet", "kwargs": {"activation": "torch.nn:SiLU"}}
+    assert isinstance(build_reward_net(trusted, OBS, ACT, allow_import=False).mlp.act0, nn.SiLU)
+
+
+def test_a_bare_activation_name_must_be_a_torch_nn_class() -> None:
+    with pytest.raises(SpecError, match=r"torch\.nn class"):
+        build_reward_net({"net": "BasicRewardNet", "kwargs": {"activation": "init"}}, OBS, ACT)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from gymnasium import spaces
+from torch import nn
 
 from rewardnets._registry import import_object, registry
 from rewardnets.errors import RewardNetsError
@@ -263,7 +264,7 @@ def build_reward_net(
             f"{spec['net']!r} is a wrapper; build a net first and list "
             f"{spec['net']!r} under 'wrappers'."
         )
-    net_cls = registry.resolve("reward_net", spec["net"], allow_import=allow_import)
+    net_cls = _resolve("reward_net", spec["net"], allow_import)
     if isinstance(net_cls, type) and issubclass(net_cls, RewardNet) and _takes_base(net_cls):
         raise SpecError(
             f"{spec['net']!r} is a wrapper; build a net first and list "
@@ -333,7 +334,7 @@ def _decode(
         return build_reward_net(value, observation_space, action_space, allow_import=allow_import)
     if ref == "potential":
         name, kwargs = _name_and_kwargs(value, "a potential")
-        cls = registry.resolve("potential", name, allow_import=allow_import)
+        cls = _resolve("potential", name, allow_import)
         decoded = _decode_kwargs(cls, kwargs, observation_space, action_space, allow_import)
         return _call(cls, name, observation_space, **decoded)
     if isinstance(value, Mapping):  # a partially applied class or function
@@ -341,15 +342,38 @@ def _decode(
         func = _decode(name, ref, observation_space, action_space, allow_import)
         return functools.partial(func, **kwargs)
     if ref == "norm_layer":
-        return registry.resolve("norm_layer", value, allow_import=allow_import)
+        return _resolve("norm_layer", value, allow_import)
     if not isinstance(value, str):
         return value
-    if ":" not in value and value in dir(_torch_nn()):
-        return getattr(_torch_nn(), value)  # "Tanh" for torch.nn.Tanh
-    return import_object(value, allow_import=allow_import)
+    if ":" not in value:  # "Tanh" for torch.nn.Tanh
+        found = getattr(nn, value, None)
+        if not _is_module_class(found):
+            raise SpecError(f"Expected the name of a torch.nn class such as 'Tanh', got {value!r}.")
+        return found
+    return _resolve(None, value, allow_import)
 
 
-def _torch_nn() -> Any:
-    from torch import nn
+def _is_module_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, nn.Module)
 
-    return nn
+
+def _resolve(kind: str | None, ref: Any, allow_import: bool) -> Any:
+    """Resolve a name or import string; untrusted data may import nothing but modules.
+
+    With ``allow_import=False`` (data from a file), an import string must name an
+    ``nn.Module`` class of an already-imported module: a function named by data
+    is never called.
+    """
+    if kind is None:
+        obj = import_object(ref, allow_import=allow_import)
+    else:
+        obj = registry.resolve(kind, ref, allow_import=allow_import)
+    is_import_string = (
+        isinstance(ref, str) and ":" in ref and (kind is None or ref not in registry.names(kind))
+    )
+    if not allow_import and is_import_string and not _is_module_class(obj):
+        raise SpecError(
+            f"{ref!r} is not an nn.Module class. Data loaded without trust may name only "
+            "registered objects and nn.Module classes of already-imported modules."
+        )
+    return obj
