@@ -362,6 +362,8 @@ class Registry:
         """
         if not isinstance(ref, str):
             return ref
+        _check_kind(kind)
+        self.discover()
         if ":" in ref and ref not in self._entries[kind]:
             return import_object(ref, allow_import=allow_import)
         return self.get(kind, ref)
