@@ -308,9 +308,14 @@ def read_archive(data: bytes, where: str) -> tuple[dict[str, Any], bytes]:
                     ) from exc
             blob = archive.read("tensors.bin")
     except zipfile.BadZipFile as exc:
-        raise SerializationError(f"{where} is a damaged zip archive: {exc}") from exc
+        raise SerializationError(
+            f"{where} is a damaged zip archive ({exc}); expected a file written by rewardnets.save."
+        ) from exc
     except (EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError) as exc:
-        raise SerializationError(f"{where} cannot be read as a zip archive: {exc}") from exc
+        raise SerializationError(
+            f"{where} cannot be read as a zip archive ({exc}); expected a file written "
+            "by rewardnets.save."
+        ) from exc
     return parts, blob
 
 

@@ -97,34 +97,6 @@ class BaseNorm(nn.Module, abc.ABC):
             a numpy array of ``x``'s float dtype.
         """
         views = self._host_views() if type(self).normalize is BaseNorm.normalize else None
-        if views is not None and self.num_features == 1:
-            # The common case, spelled out: a small batch of rewards, one feature.
-            if isinstance(x, torch.Tensor):
-                dtype = _NUMPY_FLOAT_OF.get(x.dtype)
-            elif isinstance(x, np.ndarray) and x.dtype.kind == "f":
-                dtype = x.dtype
-            else:
-                dtype = None
-            if dtype is not None and x.ndim == 1 and 0 < x.shape[0] <= _FLOAT_MATH_MAX:
-                values: list[float] = x.tolist()
-                shift = float(views["running_mean"][0])
-                scale = 1.0 / math.sqrt(float(views["running_var"][0]) + self.eps)
-                out = np.array([(v - shift) * scale for v in values], dtype=dtype)
-                if update_stats:
-                    n_b = len(values)
-                    mean_b = sum(values) / n_b
-                    var_b = sum([(v - mean_b) * (v - mean_b) for v in values]) / n_b
-                    if not self._fold_moments(views, mean_b, var_b, n_b):
-                        self.update_stats_numpy(np.asarray(values, dtype=dtype))
-                return out
-        return self._normalize_numpy_general(x, views, update_stats)
-
-    def _normalize_numpy_general(
-        self,
-        x: np.ndarray | torch.Tensor,
-        views: dict[str, np.ndarray] | None,
-        update_stats: bool,
-    ) -> np.ndarray:
         values: list[float] | None = None  # a small 1-d batch, as Python floats
         array: np.ndarray | None = None  # everything else, as numpy
         dtype: np.dtype[Any] | None = None

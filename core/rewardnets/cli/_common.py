@@ -11,6 +11,14 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The env every command uses unless told otherwise.
+DEFAULT_ENV = "Pendulum-v1"
+
+#: The ``--env`` option, shared by the commands that make an env.
+env_option = click.option(
+    "--env", "env_id", default=DEFAULT_ENV, show_default=True, help="Gymnasium env id."
+)
+
 
 def friendly_errors(func: F) -> F:
     """Turn the errors a user can fix into a one-line message without a traceback."""

@@ -6,13 +6,13 @@ import json
 
 import click
 
-from rewardnets.cli._common import friendly_errors
+from rewardnets.cli._common import env_option, friendly_errors
 
 
 @click.command()
 @click.argument("reward_a")
 @click.argument("reward_b")
-@click.option("--env", "env_id", default="Pendulum-v1", show_default=True, help="Gymnasium env id.")
+@env_option
 @click.option(
     "--reward-type",
     default="RewardNet_normalized",

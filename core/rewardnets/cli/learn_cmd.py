@@ -6,13 +6,11 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import EpochBar, friendly_errors, parse_config
-
-DEFAULT_ENV = "Pendulum-v1"
+from rewardnets.cli._common import EpochBar, env_option, friendly_errors, parse_config
 
 
 @click.command()
-@click.option("--env", "env_id", default=DEFAULT_ENV, show_default=True, help="Gymnasium env id.")
+@env_option
 @click.option(
     "--net",
     "net_config",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import EpochBar, friendly_errors, parse_config
+from rewardnets.cli._common import EpochBar, env_option, friendly_errors, parse_config
 
 
 @click.command()
-@click.option("--env", "env_id", default="Pendulum-v1", show_default=True, help="Gymnasium env id.")
+@env_option
 @click.option("--net", "net_config", default=None, help="Reward net config (name or JSON).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--comparisons", default=3000, show_default=True, type=int, help="Labelled pairs.")

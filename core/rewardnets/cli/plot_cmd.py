@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import friendly_errors
+from rewardnets.cli._common import env_option, friendly_errors
 
 
 @click.group()
@@ -40,7 +40,7 @@ def curves(metrics: tuple[Path, ...], out_path: Path, title: str | None) -> None
 
 @plot.command()
 @click.argument("reward_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--env", "env_id", default="Pendulum-v1", show_default=True, help="Gymnasium env id.")
+@env_option
 @click.option("--reward-type", default="RewardNet_normalized", show_default=True)
 @click.option(
     "--dims",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from rewardnets.cli._common import friendly_errors, parse_json_object
+from rewardnets.cli._common import env_option, friendly_errors, parse_json_object
 
 
 @click.command("train-policy")
-@click.option("--env", "env_id", default="Pendulum-v1", show_default=True, help="Gymnasium env id.")
+@env_option
 @click.option(
     "--reward-type",
     default=None,
