@@ -156,18 +156,31 @@ def test_std_added(fmt: str, venv: VecEnv, batch: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_std_added_on_a_bare_ensemble(fmt: str, venv: VecEnv, batch: Any, tmp_path: Path) -> None:
-    net = ensemble(venv, alpha=None)
-    path = save_as(fmt, net, tmp_path / "net")
-    mean, var = net.predict_reward_moments(*batch)
-    np.testing.assert_allclose(
-        rewardnets.load_reward("RewardNet_std_added", path, venv)(*batch), mean, rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        rewardnets.load_reward("RewardNet_std_added", path, venv, alpha=-1.0)(*batch),
-        mean - np.sqrt(var),
-        rtol=1e-6,
-    )
+def test_std_added_on_a_bare_ensemble_is_a_type_error(
+    fmt: str, venv: VecEnv, tmp_path: Path
+) -> None:
+    path = save_as(fmt, ensemble(venv, alpha=None), tmp_path / "net")
+    with pytest.raises(TypeError, match="needs an AddSTDRewardWrapper") as info:
+        rewardnets.load_reward("RewardNet_std_added", path, venv)
+    assert "is RewardEnsemble" in str(info.value)
+    assert isinstance(info.value, RewardTypeError)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_std_added_passes_update_stats_to_normalized_members(
+    fmt: str, venv: VecEnv, batch: Any, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    members = [
+        _fit(rewardnets.NormalizedRewardNet(_basic(venv), rewardnets.RunningNorm), batch)
+        for _ in range(2)
+    ]
+    ens = rewardnets.RewardEnsemble(venv.observation_space, venv.action_space, members)
+    path = save_as(fmt, rewardnets.AddSTDRewardWrapper(ens), tmp_path / "net")
+    fn = rewardnets.load_reward("RewardNet_std_added", path, venv)
+    np.testing.assert_allclose(fn(*batch), ens.predict_processed(*batch, update_stats=False))
+    loaded_members = fn.reward_net.base.members  # type: ignore[attr-defined]
+    assert [int(m.normalize_output_layer.count) for m in loaded_members] == [2 * N_ENVS] * 2
 
 
 def test_zero_does_not_read_the_file(venv: VecEnv, batch: Any, tmp_path: Path) -> None:
@@ -211,12 +224,32 @@ def test_shaped_on_an_unshaped_net_says_what_the_stack_is(
 ) -> None:
     net = _fit(rewardnets.NormalizedRewardNet(_basic(venv), rewardnets.RunningNorm), batch)
     path = save_as(fmt, net, tmp_path / "net")
-    for reward_type in ("RewardNet_shaped", "RewardNet_unshaped"):
-        with pytest.raises(RewardTypeError, match="needs a ShapedRewardNet") as info:
-            rewardnets.load_reward(reward_type, path, venv)
-        assert "NormalizedRewardNet > BasicRewardNet" in str(info.value)
-    with pytest.raises(RewardTypeError, match="RewardNetWithVariance"):
+    with pytest.raises(TypeError, match="needs a ShapedRewardNet") as info:
+        rewardnets.load_reward("RewardNet_shaped", path, venv)
+    assert "NormalizedRewardNet > BasicRewardNet" in str(info.value)
+    with pytest.raises(TypeError, match="RewardNetWithVariance"):
         rewardnets.load_reward("RewardNet_std_added", path, venv)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unshaped_on_an_unshaped_net_is_its_plain_reward(
+    fmt: str, venv: VecEnv, batch: Any, tmp_path: Path
+) -> None:
+    net = _fit(rewardnets.NormalizedRewardNet(_basic(venv), rewardnets.RunningNorm), batch)
+    path = save_as(fmt, net, tmp_path / "net")
+    fn = rewardnets.load_reward("RewardNet_unshaped", path, venv)
+    np.testing.assert_array_equal(fn(*batch), net.base.predict(*batch))
+    assert not np.allclose(fn(*batch), net.predict_processed(*batch, update_stats=False))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_normalized_needs_the_normalizer_outermost(
+    fmt: str, venv: VecEnv, batch: Any, tmp_path: Path
+) -> None:
+    for net in (_basic(venv), normalized_shaped(venv, batch).base):
+        path = save_as(fmt, net, tmp_path / "net")
+        with pytest.raises(TypeError, match="needs a NormalizedRewardNet as the outermost"):
+            rewardnets.load_reward("RewardNet_normalized", path, venv)
 
 
 def test_spaces_that_do_not_match_the_venv(venv: VecEnv, batch: Any, tmp_path: Path) -> None:
@@ -234,8 +267,22 @@ def test_spaces_that_do_not_match_the_venv(venv: VecEnv, batch: Any, tmp_path: P
 
 def test_unknown_option_lists_the_options(venv: VecEnv, batch: Any, tmp_path: Path) -> None:
     path = rewardnets.save(normalized_shaped(venv, batch), tmp_path / "n.rn")
-    with pytest.raises(TypeError, match=r"unexpected options \['update_stat'\]; it takes device"):
+    with pytest.raises(
+        TypeError,
+        match=r"unexpected options \['update_stat'\]; it takes device, trust_pickle, update_stats",
+    ):
         rewardnets.load_reward("RewardNet_normalized", path, venv, update_stat=True)
+
+
+def test_options_of_predict_types_are_ignored_with_a_warning(
+    venv: VecEnv, batch: Any, tmp_path: Path
+) -> None:
+    net = normalized_shaped(venv, batch)
+    path = rewardnets.save(net, tmp_path / "n.rn")
+    for reward_type in ("RewardNet_unnormalized", "RewardNet_shaped", "RewardNet_unshaped"):
+        with pytest.warns(UserWarning, match=r"ignores the options \['update_stats'\]"):
+            fn = rewardnets.load_reward(reward_type, path, venv, update_stats=False)
+        assert fn(*batch).shape == (N_ENVS,)
 
 
 def test_missing_file(venv: VecEnv, tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def test_wrapper_matches_unwrapped_twin_step_by_step(
         venv.observation_space, venv.action_space, use_next_state=True, use_done=True
     )
     recorder = Recorder(net.predict)
-    wrapped = RewardVecEnvWrapper(venv, recorder)
+    wrapped = RewardVecEnvWrapper(venv, recorder, reset_on_init=False)
     action_rng = np.random.default_rng(11)
 
     obs_w = wrapped.reset()
@@ -281,7 +281,7 @@ def test_wrapper_on_subproc_vec_env_matches_dummy_twin() -> None:
         assert isinstance(parallel, SubprocVecEnv)
         twin = make_vec_env("CartPole-v1", rng=np.random.default_rng(9), n_envs=2)
         recorder = Recorder(lambda o, a, n, d: n[:, 0] - o[:, 0])
-        wrapped = RewardVecEnvWrapper(parallel, recorder)
+        wrapped = RewardVecEnvWrapper(parallel, recorder, reset_on_init=False)
         obs_t = np.asarray(twin.reset())
         np.testing.assert_array_equal(wrapped.reset(), obs_t)
         rng = np.random.default_rng(4)
@@ -413,7 +413,7 @@ def test_wrapper_argument_errors(cartpole_venv: VecEnv) -> None:
         RewardVecEnvWrapper(cartpole_venv, "reward")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ep_history must be a positive int, got 0"):
         RewardVecEnvWrapper(cartpole_venv, reward_nan, ep_history=0)
-    wrapped = RewardVecEnvWrapper(cartpole_venv, reward_nan)
+    wrapped = RewardVecEnvWrapper(cartpole_venv, reward_nan, reset_on_init=False)
     with pytest.raises(RuntimeError, match=r"before reset\(\)"):
         wrapped.step(np.zeros(N_ENVS, dtype=np.int64))
     with pytest.raises(UnknownEnvError):

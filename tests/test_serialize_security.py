@@ -170,7 +170,7 @@ def test_trust_pickle_loads_what_the_allow_list_refuses(tmp_path: Path) -> None:
     loaded = rewardnets.load(tmp_path / "net.pt", trust_pickle=True)
     assert loaded.notes["trained"] == datetime.date(2024, 1, 2)  # type: ignore[index]
     fn = rewardnets.load_reward(
-        "RewardNet_normalized", tmp_path / "net.pt", venv, trust_pickle=True
+        "RewardNet_unnormalized", tmp_path / "net.pt", venv, trust_pickle=True
     )
     obs = venv.reset()
     assert fn(obs, np.array([1]), obs, np.array([False])).shape == (1,)

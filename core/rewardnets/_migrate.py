@@ -354,9 +354,6 @@ def convert_net(obj: Any, what: str) -> nn.Module:
 
 
 # -------------------------------------------------------------------------- tensors
-_RENAMES = {"_base": "base", "_potential_net": "_potential"}
-
-
 def _saved_tensors(module: Any, prefix: str, out: dict[str, torch.Tensor]) -> None:
     state = module._state if isinstance(module, ImitationObject) else vars(module)
     skip = set(state.get("_non_persistent_buffers_set") or ())
@@ -368,7 +365,9 @@ def _saved_tensors(module: Any, prefix: str, out: dict[str, torch.Tensor]) -> No
             out[prefix + name] = value
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
-            _saved_tensors(child, f"{prefix}{_RENAMES.get(name, name)}.", out)
+            # imitation's attribute names (``_base``, ``_potential_net``) are kept:
+            # the rewardnets classes accept them in load_state_dict.
+            _saved_tensors(child, f"{prefix}{name}.", out)
 
 
 def convert(obj: Any, where: str) -> nn.Module:

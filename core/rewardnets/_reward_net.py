@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import abc
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,6 +11,7 @@ from gymnasium import spaces
 from torch import nn
 
 from rewardnets._spec import Configurable, reward_net_spec
+from rewardnets.networks import rename_state_dict_keys
 from rewardnets.preprocessing import TensorTree, _flags_tensor, make_preprocessor
 
 __all__ = [
@@ -141,23 +140,6 @@ class _WalkingSwitch:
         set_training(self._root, True)
 
 
-@contextlib.contextmanager
-def evaluating(module: nn.Module) -> Iterator[None]:
-    """Put ``module`` in eval mode for the block, then restore its mode.
-
-    A module that is already in eval mode is left alone, so the common case
-    costs nothing; otherwise the switch is :func:`set_training`.
-    """
-    was_training = module.training
-    if was_training:
-        set_training(module, False)
-    try:
-        yield
-    finally:
-        if was_training:
-            set_training(module, True)
-
-
 def _batch_size(value: TensorTree) -> int:
     if isinstance(value, dict):
         return int(next(iter(value.values())).shape[0])
@@ -273,10 +255,16 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The dtype of the net's parameters (float32 when it has none)."""
+        """The dtype of the net's parameters.
+
+        A net without parameters follows ``torch.get_default_dtype()`` at the
+        time it is asked, as in ``imitation``.
+        """
         if self._dtype_cache is None:
             first = next(self.parameters(), None)
-            self._dtype_cache = first.dtype if first is not None else torch.float32
+            if first is None:
+                return torch.get_default_dtype()
+            self._dtype_cache = first.dtype
         return self._dtype_cache
 
     def preprocess(
@@ -426,6 +414,11 @@ class RewardNetWrapper(RewardNet):
             raise TypeError(f"Expected base to be a RewardNet, got {type(base).__name__}.")
         super().__init__(base.observation_space, base.action_space, base.normalize_images)
         self.base = base
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # imitation keeps the wrapped net as ``_base``: accept its keys too.
+        rename_state_dict_keys(state_dict, prefix, {"_base": "base"})
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @property
     def device(self) -> torch.device:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,84 @@ __all__ = [
     "SqueezeLayer",
     "build_cnn",
     "build_mlp",
+    "cnn_transpose",
+    "evaluating",
+    "rename_state_dict_keys",
+    "training",
+    "training_mode",
 ]
+
+
+@contextlib.contextmanager
+def training_mode(module: nn.Module, mode: bool = False) -> Iterator[nn.Module]:
+    """Put ``module`` in training (``mode=True``) or eval mode for the block, then restore it.
+
+    Args:
+        module: The module to switch.
+        mode: ``True`` for training mode, ``False`` for evaluation mode.
+
+    Yields:
+        ``module``.
+    """
+    old_mode = module.training
+    module.train(mode)
+    try:
+        yield module
+    finally:
+        module.train(old_mode)
+
+
+def training(module: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
+    """``training_mode(module, True)``: training mode for the block."""
+    return training_mode(module, True)
+
+
+def evaluating(module: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
+    """``training_mode(module, False)``: eval mode for the block."""
+    return training_mode(module, False)
+
+
+def rename_state_dict_keys(
+    state_dict: dict[str, Any], prefix: str, renames: dict[str, str]
+) -> None:
+    """Rename submodule keys of a state dict in place, for loading older layouts.
+
+    Call it from a module's ``_load_from_state_dict`` before the default one, so
+    that state dicts written under other attribute names (``imitation`` keeps
+    a wrapper's base as ``_base``, rewardnets as ``base``) load with
+    ``strict=True``. A key is renamed only when the new name is not taken.
+
+    Args:
+        state_dict: The state dict being loaded (``load_state_dict`` passes a copy).
+        prefix: The module's key prefix in it, as ``_load_from_state_dict`` gets it.
+        renames: Old submodule name to new submodule name.
+    """
+    for old, new in renames.items():
+        old_prefix, new_prefix = f"{prefix}{old}.", f"{prefix}{new}."
+        for key in [k for k in state_dict if k.startswith(old_prefix)]:
+            target = new_prefix + key[len(old_prefix) :]
+            if target not in state_dict:
+                state_dict[target] = state_dict.pop(key)
+
+
+def cnn_transpose(tens: torch.Tensor) -> torch.Tensor:
+    """Transpose a batch of images from ``(batch, h, w, c)`` to ``(batch, c, h, w)``.
+
+    Args:
+        tens: A 4-dimensional tensor.
+
+    Returns:
+        The permuted tensor (a view).
+
+    Raises:
+        ValueError: ``tens`` is not 4-dimensional.
+    """
+    if tens.dim() != 4:
+        raise ValueError(
+            f"cnn_transpose expects a (batch, height, width, channels) tensor with 4 "
+            f"dimensions, got shape {tuple(tens.shape)} ({tens.dim()} dimensions)."
+        )
+    return tens.permute(0, 3, 1, 2)
 
 
 class SqueezeLayer(nn.Module):
@@ -42,7 +120,8 @@ class BaseNorm(nn.Module, abc.ABC):
 
     Args:
         num_features: The number of features (last dimension of the input).
-        eps: Added to the variance before the square root.
+        eps: Added to the variance before the square root; ``>= 0`` (0 gives
+            exact standardisation, as in ``imitation``).
     """
 
     running_mean: torch.Tensor
@@ -53,8 +132,8 @@ class BaseNorm(nn.Module, abc.ABC):
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"Expected num_features to be a positive int, got {num_features!r}.")
-        if not eps > 0:
-            raise ValueError(f"Expected eps > 0, got {eps!r}.")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise ValueError(f"Expected eps to be a number >= 0, got {eps!r}.")
         self.num_features = num_features
         self.eps = eps
         self.register_buffer("running_mean", torch.empty(num_features))
@@ -126,7 +205,7 @@ class BaseNorm(nn.Module, abc.ABC):
         n_b = len(values) if values is not None else 0
         if self.num_features == 1 and values is not None:
             shift = float(mean[0])
-            scale = 1.0 / math.sqrt(float(var[0]) + self.eps)
+            scale = _inverse_std(float(var[0]) + self.eps)
             out = np.array([(v - shift) * scale for v in values], dtype=dtype)
             if update_stats and values:
                 moments = _moments_of_floats(values)
@@ -136,7 +215,7 @@ class BaseNorm(nn.Module, abc.ABC):
             n_b = array.shape[0] if array.ndim else 0
             if self.num_features == 1 and array.ndim == 1:
                 shift = float(mean[0])
-                scale = 1.0 / math.sqrt(float(var[0]) + self.eps)
+                scale = _inverse_std(float(var[0]) + self.eps)
                 out = ((array - shift) * scale).astype(dtype, copy=False)
                 if update_stats and n_b:
                     moments = _moments_of_array(array)
@@ -313,6 +392,11 @@ _NUMPY_FLOAT_OF: dict[torch.dtype, np.dtype[Any]] = {
 _FLOAT_MATH_MAX = 64
 
 
+def _inverse_std(variance: float) -> float:
+    """``1 / sqrt(variance)``, infinite for a zero variance (as torch's division gives)."""
+    return 1.0 / math.sqrt(variance) if variance > 0 else math.inf
+
+
 def _moments_of_floats(values: list[float]) -> tuple[float, float]:
     """Mean and population variance of a non-empty list of floats (two passes)."""
     n = len(values)
@@ -416,6 +500,29 @@ def _prefix(name: str | None) -> str:
     return f"{name}_" if name else ""
 
 
+def _input_norm_layer(factory: NormFactory, in_size: int) -> nn.Module:
+    """``factory(in_size)``, with an error that names the factory when it does not fit."""
+    name = getattr(factory, "__qualname__", None) or type(factory).__name__
+    expected = (
+        "a class or factory called with one argument, the input size, that returns an "
+        "nn.Module (such as rewardnets.RunningNorm)"
+    )
+    if not callable(factory):
+        raise ValueError(f"Expected normalize_input_layer to be {expected}; got {factory!r}.")
+    try:
+        layer = factory(in_size)
+    except TypeError as exc:
+        raise ValueError(
+            f"normalize_input_layer={name} cannot be called as {name}({in_size}): {exc}. "
+            f"Expected {expected}."
+        ) from exc
+    if not isinstance(layer, nn.Module):
+        raise ValueError(
+            f"normalize_input_layer={name} returned a {type(layer).__name__}; expected {expected}."
+        )
+    return layer
+
+
 def build_mlp(
     in_size: int,
     hid_sizes: Iterable[int],
@@ -448,7 +555,8 @@ def build_mlp(
         The network as an ``nn.Sequential``.
 
     Raises:
-        ValueError: ``squeeze_output`` with ``out_size != 1``, or a bad size.
+        ValueError: ``squeeze_output`` with ``out_size != 1``, a bad size, or a
+            ``normalize_input_layer`` that cannot be called with ``in_size``.
     """
     hid_sizes = [int(h) for h in hid_sizes]
     for what, size in [("in_size", in_size), ("out_size", out_size)] + [
@@ -465,7 +573,7 @@ def build_mlp(
     if flatten_input:
         layers[f"{prefix}flatten"] = nn.Flatten()
     if normalize_input_layer is not None:
-        layers[f"{prefix}normalize_input"] = normalize_input_layer(in_size)
+        layers[f"{prefix}normalize_input"] = _input_norm_layer(normalize_input_layer, in_size)
     prev = in_size
     for i, size in enumerate(hid_sizes):
         layers[f"{prefix}dense{i}"] = nn.Linear(prev, size)

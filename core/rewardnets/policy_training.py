@@ -191,7 +191,8 @@ def train_policy(
         from rewardnets.serialize import load_reward
 
         reward_fn = load_reward(reward_type, str(reward_path), venv)
-        wrapped = RewardVecEnvWrapper(venv, reward_fn)
+        # SB3 resets the env when learning starts; no reset here as well.
+        wrapped = RewardVecEnvWrapper(venv, reward_fn, reset_on_init=False)
         callbacks.append(wrapped.make_log_callback())
         venv = wrapped
         reward_label = f"{reward_type}:{reward_path}"

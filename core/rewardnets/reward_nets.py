@@ -17,6 +17,7 @@ from rewardnets._reward_net import (
     RewardNetWithVariance,
     RewardNetWrapper,
 )
+from rewardnets.networks import cnn_transpose
 
 __all__ = [
     "ForwardWrapper",
@@ -24,6 +25,7 @@ __all__ = [
     "RewardNet",
     "RewardNetWithVariance",
     "RewardNetWrapper",
+    "cnn_transpose",
 ]
 
 

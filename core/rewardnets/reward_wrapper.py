@@ -30,6 +30,7 @@ __all__ = [
     "RewardFn",
     "RewardFnError",
     "RewardVecEnvWrapper",
+    "WrappedRewardCallback",
     "WrappedRewardLogCallback",
     "call_reward_fn",
     "describe_reward_fn",
@@ -245,7 +246,9 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     ``next_obs`` instead (the observation returned to the agent stays the
     reset one). The env's own reward is kept in ``info["original_env_rew"]``.
 
-    Call :meth:`reset` before the first step (SB3 algorithms do).
+    As in ``imitation``, the wrapper resets ``venv`` when it is made, so it can
+    be stepped at once; pass ``reset_on_init=False`` to skip that reset (then
+    call :meth:`reset` before the first step, as SB3 algorithms do).
 
     Args:
         venv: The vector env to wrap (``DummyVecEnv``, ``SubprocVecEnv`` or any
@@ -255,6 +258,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
             must return ``n_envs`` finite rewards, shape ``(n_envs,)``.
         ep_history: How many of the latest finished episodes'
             wrapped-reward returns :attr:`episode_rewards` keeps.
+        reset_on_init: Reset ``venv`` now (the default, as ``imitation`` does).
 
     Attributes:
         episode_rewards: Returns, under the wrapped reward, of the latest
@@ -267,7 +271,14 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     episode_rewards: deque[float]
 
-    def __init__(self, venv: VecEnv, reward_fn: RewardFn, ep_history: int = 100) -> None:
+    def __init__(
+        self,
+        venv: VecEnv,
+        reward_fn: RewardFn,
+        ep_history: int = 100,
+        *,
+        reset_on_init: bool = True,
+    ) -> None:
         if not isinstance(venv, VecEnv):
             raise TypeError(
                 "RewardVecEnvWrapper wraps a Stable-Baselines3 VecEnv; got "
@@ -285,6 +296,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         self._old_obs: Any = None
         self._actions: np.ndarray | None = None
         self._context = f"one reward per environment (n_envs={self.num_envs})"
+        if reset_on_init:
+            self.reset()
 
     @staticmethod
     def _check_callable(reward_fn: Any) -> RewardFn:
@@ -441,3 +454,30 @@ class WrappedRewardLogCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         # On-policy algorithms dump logs after the rollout.
         self._record()
+
+
+class WrappedRewardCallback(BaseCallback):
+    """``imitation``'s callback: log the mean of ``episode_rewards`` at each rollout start.
+
+    :meth:`RewardVecEnvWrapper.make_log_callback` gives a
+    :class:`WrappedRewardLogCallback`, which also logs mid-rollout for
+    off-policy algorithms; this class is kept for code that builds the
+    callback from the deque itself.
+
+    Args:
+        episode_rewards: The deque of episode returns (``wrapper.episode_rewards``).
+        *args: Passed to ``BaseCallback``.
+        **kwargs: Passed to ``BaseCallback``.
+    """
+
+    def __init__(self, episode_rewards: deque[float], *args: Any, **kwargs: Any) -> None:
+        self.episode_rewards = episode_rewards
+        super().__init__(*args, **kwargs)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.episode_rewards:
+            mean = sum(self.episode_rewards) / len(self.episode_rewards)
+            self.logger.record(DEFAULT_LOG_KEY, mean)

@@ -22,12 +22,14 @@ import json
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from rewardnets._migrate import ImitationObject, convert
 from rewardnets._registry import registry
@@ -50,15 +52,18 @@ from rewardnets._safe_unpickle import imported_module_class, load_torch_file
 from rewardnets._spaces_json import SpaceCodecError, space_from_json, space_to_json
 from rewardnets._spec import SpecError, build_reward_net, normalize_config, reward_net_spec
 from rewardnets.errors import PluginConflictError, RewardNetsError, UnknownNameError
+from rewardnets.preprocessing import is_image_space
 
 __all__ = [
     "MissingPluginError",
     "RewardFn",
     "RewardTypeError",
     "SerializationError",
+    "SpaceDifferenceWarning",
     "SpaceMismatchError",
     "UnsafePickleError",
     "UnsafeSpecError",
+    "ValidateRewardFn",
     "check_spaces",
     "load",
     "load_reward",
@@ -73,8 +78,16 @@ RewardFn = Callable[[Any, Any, Any, Any], np.ndarray]
 PathLike = str | os.PathLike[str]
 
 
-class RewardTypeError(RewardNetsError, ValueError):
-    """A saved net lacks the structure a reward type needs (e.g. no shaping)."""
+class RewardTypeError(RewardNetsError, TypeError, ValueError):
+    """A saved net lacks the structure a reward type needs (e.g. no shaping).
+
+    A ``TypeError``, as ``imitation``'s structure errors are (and a
+    ``ValueError``, as in earlier rewardnets releases).
+    """
+
+
+class SpaceDifferenceWarning(UserWarning):
+    """A saved net's spaces differ from the env's in bounds or float dtype only."""
 
 
 class UnsafeSpecError(SerializationError):
@@ -444,8 +457,51 @@ def wrapper_stack(net: Any) -> list[str]:
         net = net.base
 
 
+def _space_differences(saved: Any, env: Any, path: str) -> tuple[str | None, list[str]]:
+    """Compare two spaces: the structural difference (if any) and the harmless ones.
+
+    Structural: the space type, a Box's shape, non-float dtype or image-ness,
+    ``n``/``nvec``/``start`` of the discrete spaces, a Dict's keys. Harmless:
+    a Box's bounds, or one float dtype for another.
+    """
+    where = f" at {path}" if path else ""
+    if type(saved) is not type(env):
+        return f"{type(saved).__name__} vs {type(env).__name__}{where}", []
+    if isinstance(saved, spaces.Dict):
+        if list(saved.spaces) != list(env.spaces):
+            return f"Dict keys {sorted(saved.spaces)} vs {sorted(env.spaces)}{where}", []
+        soft: list[str] = []
+        for key in saved.spaces:
+            hard, more = _space_differences(saved[key], env[key], f"{path}[{key!r}]")
+            if hard is not None:
+                return hard, []
+            soft += more
+        return None, soft
+    if isinstance(saved, spaces.Box):
+        if saved.shape != env.shape:
+            return f"Box shape {saved.shape} vs {env.shape}{where}", []
+        if is_image_space(saved) != is_image_space(env):
+            return f"an image Box vs a non-image Box{where}", []
+        soft = []
+        if saved.dtype != env.dtype:
+            if saved.dtype.kind != "f" or env.dtype.kind != "f":
+                return f"Box dtype {saved.dtype} vs {env.dtype}{where}", []
+            soft.append(f"Box dtype {saved.dtype} vs {env.dtype}{where}")
+        if not (np.array_equal(saved.low, env.low) and np.array_equal(saved.high, env.high)):
+            soft.append(f"Box bounds {saved} vs {env}{where}")
+        return None, soft
+    if saved != env:
+        return f"{saved} vs {env}{where}", []
+    return None, []
+
+
 def check_spaces(net: RewardNet, venv: Any, where: str = "The reward net") -> None:
     """Check that ``net`` was built for ``venv``'s observation and action spaces.
+
+    Spaces must agree in structure: the space type, a Box's shape and whether
+    it is an image, a discrete space's ``n``/``nvec``, a Dict's keys, a
+    non-float dtype. Different Box bounds, or another float dtype, do not change
+    what the net computes: they are allowed, with a warning.
 
     Args:
         net: The reward net.
@@ -453,7 +509,8 @@ def check_spaces(net: RewardNet, venv: Any, where: str = "The reward net") -> No
         where: How the message names the net (e.g. its file).
 
     Raises:
-        SpaceMismatchError: A space differs; the message gives both.
+        SpaceMismatchError: A space differs in structure; the message gives both.
+        TypeError: ``venv`` has no spaces.
     """
     for what in ("observation", "action"):
         expected = getattr(venv, f"{what}_space", None)
@@ -462,10 +519,19 @@ def check_spaces(net: RewardNet, venv: Any, where: str = "The reward net") -> No
             raise TypeError(
                 f"Expected venv to be a VecEnv with an {what}_space, got {type(venv).__name__}."
             )
-        if got != expected:
+        hard, soft = _space_differences(got, expected, "")
+        if hard is not None:
             raise SpaceMismatchError(
                 f"{where} was saved for {what} space {got}, but the environment "
-                f"has {what} space {expected}. Expected the same {what} space."
+                f"has {what} space {expected} ({hard}). Expected the same {what} space."
+            )
+        if soft:
+            warnings.warn(
+                f"{where} was saved for {what} space {got}; the environment has {expected}. "
+                f"Loading anyway: only {'; '.join(soft)} differ, which the net does not "
+                "depend on.",
+                SpaceDifferenceWarning,
+                stacklevel=3,
             )
 
 
@@ -476,35 +542,55 @@ def _batch_size(obs: Any) -> int:
     return len(obs)
 
 
-class CheckedRewardFn:
+class ValidateRewardFn:
     """A reward function whose output is checked to be one reward per transition.
 
-    Attributes of the wrapped function (such as ``reward_net``) are reachable
-    on this object.
+    The class of ``imitation.rewards.serialize`` of the same name, with the same
+    constructor; :func:`load_reward` returns one. Attributes of the wrapped
+    function (such as ``reward_net``) are reachable on this object.
+
+    Args:
+        reward_fn: The reward function to check.
+        reward_type: The reward type it came from, for error messages.
+
+    Raises:
+        TypeError: ``reward_fn`` is not callable.
     """
 
-    def __init__(self, fn: RewardFn, reward_type: str) -> None:
-        self.fn = fn
+    def __init__(self, reward_fn: RewardFn, reward_type: str | None = None) -> None:
+        if not callable(reward_fn):
+            raise TypeError(f"Expected reward_fn to be callable, got {type(reward_fn).__name__}.")
+        self.reward_fn = reward_fn
         self.reward_type = reward_type
 
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        """Return the rewards of a batch of transitions, numpy ``(batch,)``."""
-        rewards = np.asarray(self.fn(obs, acts, next_obs, dones))
-        batch = _batch_size(obs)
+    def __call__(self, state: Any, action: Any, next_state: Any, done: Any) -> np.ndarray:
+        """Return the rewards of a batch of transitions, numpy ``(batch,)``.
+
+        Raises:
+            ValueError: The wrapped function did not return one reward per transition.
+        """
+        rewards = np.asarray(self.reward_fn(state, action, next_state, done))
+        batch = _batch_size(state)
         if rewards.shape != (batch,):
+            what = (
+                f"Reward type {self.reward_type!r}"
+                if self.reward_type
+                else f"Reward function {self.reward_fn!r}"
+            )
             raise ValueError(
-                f"Reward type {self.reward_type!r} returned rewards of shape "
-                f"{rewards.shape} for a batch of {batch}; expected ({batch},)."
+                f"{what} returned rewards of shape {rewards.shape} for a batch of "
+                f"{batch}; expected ({batch},)."
             )
         return rewards
 
     def __getattr__(self, name: str) -> Any:
-        if name == "fn" or name.startswith("__"):
+        if name == "reward_fn" or name.startswith("__"):
             raise AttributeError(name)
-        return getattr(self.fn, name)
+        return getattr(self.reward_fn, name)
 
     def __repr__(self) -> str:
-        return f"<reward function {self.reward_type!r}: {self.fn!r}>"
+        label = f"{self.reward_type!r}: " if self.reward_type else ""
+        return f"<reward function {label}{self.reward_fn!r}>"
 
 
 def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: Any) -> RewardFn:
@@ -552,4 +638,4 @@ def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: An
             f"The loader of reward type {reward_type!r} returned a {type(fn).__name__}; "
             "expected a callable reward function."
         )
-    return CheckedRewardFn(fn, reward_type)
+    return ValidateRewardFn(fn, reward_type)

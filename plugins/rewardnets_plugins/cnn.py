@@ -11,7 +11,7 @@ from torch import nn
 from rewardnets import RewardNet, hookimpl
 from rewardnets._spec import Configurable
 from rewardnets.hookspecs import Register
-from rewardnets.networks import build_cnn
+from rewardnets.networks import build_cnn, rename_state_dict_keys
 from rewardnets.preprocessing import TensorTree, is_image_space
 from rewardnets_plugins._inputs import require
 
@@ -162,6 +162,11 @@ class BasicPotentialCNN(Configurable, nn.Module):
         self._potential = build_cnn(
             in_channels=channels, hid_channels=hid_sizes, squeeze_output=True, **kwargs
         )
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # imitation names the potential's network ``_potential_net``.
+        rename_state_dict_keys(state_dict, prefix, {"_potential_net": "_potential"})
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, state: TensorTree) -> torch.Tensor:
         """Return the potential of each state, shape ``(batch,)``."""

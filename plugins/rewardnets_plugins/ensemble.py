@@ -20,9 +20,12 @@ __all__ = ["AddSTDRewardWrapper", "RewardEnsemble"]
 class RewardEnsemble(RewardNetWithVariance):
     """An ensemble of reward nets on the same spaces.
 
-    ``forward`` is the mean of the members' ``forward``; ``predict_processed``
-    the mean of their ``predict_processed``; :meth:`predict_reward_moments` the
-    mean and (ddof=1) variance across members.
+    As in ``imitation``, the output of a member is its ``predict_processed``:
+    ``predict`` and ``predict_processed`` are the mean of the members'
+    ``predict_processed`` (keyword arguments such as ``update_stats=False`` go
+    to every member), and :meth:`predict_reward_moments` gives that mean and
+    the (ddof=1) variance across members. ``forward`` (and so ``predict_th``)
+    is the mean of the members' ``forward``, differentiable, for training.
 
     Args:
         observation_space: The observation space shared by all members.
@@ -98,7 +101,13 @@ class RewardEnsemble(RewardNetWithVariance):
         self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
     ) -> np.ndarray:
         """Return the mean of the members' processed rewards."""
-        return self.predict_reward_moments(state, action, next_state, done, **kwargs)[0]
+        return self.predict_processed_all(state, action, next_state, done, **kwargs).mean(axis=-1)
+
+    def predict(
+        self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
+    ) -> np.ndarray:
+        """Return the mean of the members' processed rewards, as ``predict_processed``."""
+        return self.predict_processed(state, action, next_state, done, **kwargs)
 
 
 class AddSTDRewardWrapper(PredictProcessedWrapper):

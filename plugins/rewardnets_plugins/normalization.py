@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from rewardnets import PredictProcessedWrapper, RewardNet, hookimpl
-from rewardnets._reward_net import evaluating
 from rewardnets.hookspecs import Register
-from rewardnets.networks import BaseNorm, EMANorm, RunningNorm
+from rewardnets.networks import BaseNorm, EMANorm, RunningNorm, evaluating
 
 __all__ = ["NormalizedRewardNet"]
 
@@ -72,24 +71,11 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             update_stats: Fold this batch into the statistics afterwards.
             **kwargs: Passed on to the base's ``predict_processed``.
         """
-        # _modules[...] rather than attributes: nn.Module.__getattr__ is slow,
-        # and this runs on every environment step.
-        layer = self._modules["normalize_output_layer"]
+        layer = self.normalize_output_layer
         if isinstance(layer, BaseNorm):
             stats = layer._buffers["running_mean"]
             if stats is not None and stats.is_cpu:
-                base: RewardNet = self._modules["base"]  # type: ignore[assignment]
-                cls = type(base)
-                reward: np.ndarray | torch.Tensor
-                if (
-                    cls.predict_processed is RewardNet.predict_processed
-                    and cls.predict is RewardNet.predict
-                ):
-                    # The base's processed reward is its prediction: take the
-                    # tensor, and let the layer read it without making an array.
-                    reward = base.predict_th(state, action, next_state, done)
-                else:
-                    reward = base.predict_processed(state, action, next_state, done, **kwargs)
+                reward = _processed_reward(self.base, state, action, next_state, done, kwargs)
                 out = layer.normalize_numpy(reward, update_stats)
                 if out.shape != reward.shape:  # (a torch.Size is a tuple)
                     raise _shape_changed(layer, tuple(reward.shape), out.shape)
@@ -114,9 +100,8 @@ class NormalizedRewardNet(PredictProcessedWrapper):
         net whose ``predict_processed`` is its ``predict``, or another
         ``NormalizedRewardNet``), so on a GPU nothing is copied to the host.
         """
-        layer: nn.Module = self._modules["normalize_output_layer"]  # type: ignore[assignment]
-        base: RewardNet = self._modules["base"]  # type: ignore[assignment]
-        reward = _processed_tensor(base, state, action, next_state, done, kwargs)
+        layer = self.normalize_output_layer
+        reward = _processed_tensor(self.base, state, action, next_state, done, kwargs)
         with torch.no_grad():
             if isinstance(layer, BaseNorm):
                 normalized = layer.normalize(reward)
@@ -138,6 +123,26 @@ def _shape_changed(layer: nn.Module, before: tuple[int, ...], after: tuple[int, 
     )
 
 
+def _is_plain_prediction(base: RewardNet) -> bool:
+    """Whether ``base.predict_processed`` is ``RewardNet``'s own, over its own ``predict``.
+
+    Looked up on the instance, so an override on the instance (or its class)
+    counts as an override; then the base's processed reward is its ``predict_th``.
+    """
+    processed = getattr(base.predict_processed, "__func__", None)
+    predict = getattr(base.predict, "__func__", None)
+    return processed is RewardNet.predict_processed and predict is RewardNet.predict
+
+
+def _processed_reward(
+    base: RewardNet, state: Any, action: Any, next_state: Any, done: Any, kwargs: dict[str, Any]
+) -> np.ndarray | torch.Tensor:
+    """The base's processed reward: a CPU tensor when it is the plain prediction."""
+    if _is_plain_prediction(base):
+        return base.predict_th(state, action, next_state, done)
+    return base.predict_processed(state, action, next_state, done, **kwargs)
+
+
 def _processed_tensor(
     base: RewardNet,
     state: Any,
@@ -147,14 +152,17 @@ def _processed_tensor(
     kwargs: dict[str, Any],
 ) -> torch.Tensor:
     """The base's processed reward as a tensor on its device, without a host round trip."""
-    if isinstance(base, NormalizedRewardNet):
+    if isinstance(base, NormalizedRewardNet) and _is_own_method(base, "predict_processed"):
         return base.predict_processed_th(state, action, next_state, done, **kwargs)
-    cls = type(base)
-    if cls.predict_processed is RewardNet.predict_processed and cls.predict is RewardNet.predict:
-        # The processed reward is the plain prediction (kwargs are ignored by it).
+    if _is_plain_prediction(base):
         return base.predict_th(state, action, next_state, done)
     reward = base.predict_processed(state, action, next_state, done, **kwargs)
     return torch.as_tensor(reward, device=base.device)
+
+
+def _is_own_method(net: NormalizedRewardNet, name: str) -> bool:
+    """Whether ``net.<name>`` is ``NormalizedRewardNet``'s, not an override."""
+    return getattr(getattr(net, name), "__func__", None) is getattr(NormalizedRewardNet, name)
 
 
 @hookimpl

@@ -1,20 +1,26 @@
 """The reward types of ``load_reward``: which part of a saved net becomes the reward.
 
-Each loader is ``loader(reward_path, venv, **kwargs) -> RewardFn``. Every type
-that reads a file takes ``device`` (default CPU) and ``trust_pickle`` (default
-False; see :func:`rewardnets.serialize.load`), checks the net's spaces against
-``venv``'s, and calls ``predict_processed`` with ``update_stats=False`` unless
-told otherwise, so that evaluating a reward never changes it.
+Each loader is ``loader(reward_path, venv, **kwargs) -> RewardFn``, with
+``imitation``'s semantics. Every type that reads a file takes ``device``
+(default CPU) and ``trust_pickle`` (default False; see
+:func:`rewardnets.serialize.load`) and checks the net's spaces against
+``venv``'s. ``RewardNet_normalized`` and ``RewardNet_std_added`` call
+``predict_processed`` with the remaining options (``update_stats=False``
+unless told otherwise, so that evaluating a reward never changes it); the
+other types call ``predict``, which takes no options: any they are given are
+ignored with a warning, as ``imitation`` ignores them.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from rewardnets import RewardNet, RewardNetWithVariance, RewardNetWrapper, hookimpl
+from rewardnets import RewardNet, RewardNetWrapper, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.serialize import (
     RewardFn,
@@ -29,48 +35,88 @@ from rewardnets_plugins.shaping import ShapedRewardNet
 
 __all__ = ["NetRewardFn"]
 
-_LOAD_OPTIONS = {"device": None, "trust_pickle": False}
+_LOAD_OPTIONS = ("device", "trust_pickle")
 
 
 class NetRewardFn:
     """A reward function backed by a reward net.
 
     Attributes:
-        reward_net: The net whose ``predict_processed`` gives the reward (for
-            example, to save statistics updated with ``update_stats=True``).
-        kwargs: Keyword arguments passed to every ``predict_processed`` call.
+        reward_net: The net whose ``predict_processed`` (or ``predict``) gives
+            the reward (for example, to save statistics updated with
+            ``update_stats=True``).
+        method: ``"predict_processed"`` or ``"predict"``.
+        kwargs: Keyword arguments passed to every call.
     """
 
-    def __init__(self, reward_net: RewardNet, **kwargs: Any) -> None:
+    def __init__(
+        self, reward_net: RewardNet, method: str = "predict_processed", **kwargs: Any
+    ) -> None:
         self.reward_net = reward_net
+        self.method = method
         self.kwargs = kwargs
 
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
         """Return the rewards of a batch of transitions."""
-        return self.reward_net.predict_processed(obs, acts, next_obs, dones, **self.kwargs)
+        predict = getattr(self.reward_net, self.method)
+        return predict(obs, acts, next_obs, dones, **self.kwargs)
 
     def __repr__(self) -> str:
         stack = " > ".join(wrapper_stack(self.reward_net))
-        return f"NetRewardFn({stack}, {self.kwargs})"
+        return f"NetRewardFn({stack}.{self.method}, {self.kwargs})"
 
 
-def _options(
-    reward_type: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any]
-) -> dict[str, Any]:
-    allowed = {**_LOAD_OPTIONS, **extra}
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise TypeError(
-            f"Reward type {reward_type!r} got unexpected options {unknown}; it takes "
-            f"{', '.join(sorted(allowed))}."
-        )
-    return {**allowed, **kwargs}
+def _split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a loader's options into those of :func:`load` and the rest."""
+    load_options = {"device": None, "trust_pickle": False}
+    rest = {}
+    for key, value in kwargs.items():
+        if key in load_options:
+            load_options[key] = value
+        else:
+            rest[key] = value
+    return load_options, rest
 
 
 def _load(reward_path: Any, venv: Any, options: Mapping[str, Any]) -> RewardNet:
     net = load(reward_path, device=options["device"], trust_pickle=options["trust_pickle"])
     check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
     return net
+
+
+def _predict_processed_options(net: RewardNet) -> set[str]:
+    """The keyword options that some ``predict_processed`` of ``net``'s modules names."""
+    names: set[str] = set()
+    for module in net.modules():
+        if isinstance(module, RewardNet):
+            parameters = inspect.signature(module.predict_processed).parameters.values()
+            names.update(
+                p.name
+                for p in parameters
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.name not in ("state", "action", "next_state", "done")
+            )
+    return names
+
+
+def _check_call_options(reward_type: str, net: RewardNet, options: Mapping[str, Any]) -> None:
+    known = {"update_stats", *_predict_processed_options(net)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"Reward type {reward_type!r} got unexpected options {unknown}; it takes "
+            f"{', '.join(sorted({*_LOAD_OPTIONS, *known}))}."
+        )
+
+
+def _ignore_options(reward_type: str, options: Mapping[str, Any]) -> None:
+    if options:
+        warnings.warn(
+            f"Reward type {reward_type!r} ignores the options {sorted(options)}: its reward "
+            f"is the net's predict, which takes none (it takes {', '.join(_LOAD_OPTIONS)}).",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _find(net: RewardNet, cls: type | tuple[type, ...]) -> RewardNet | None:
@@ -83,74 +129,97 @@ def _find(net: RewardNet, cls: type | tuple[type, ...]) -> RewardNet | None:
     return node
 
 
-def _structure_error(reward_type: str, needs: str, net: RewardNet, path: Any) -> RewardTypeError:
+def _structure_error(
+    reward_type: str, needs: str, net: RewardNet, path: Any, hint: str = ""
+) -> RewardTypeError:
     return RewardTypeError(
-        f"Reward type {reward_type!r} needs {needs} in the wrapper stack; the net in "
-        f"{str(path)!r} is {' > '.join(wrapper_stack(net))}."
+        f"Reward type {reward_type!r} needs {needs}; the net in {str(path)!r} is "
+        f"{' > '.join(wrapper_stack(net))}.{hint}"
     )
 
 
 def load_normalized(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
     """The whole stack's processed reward; normalisation statistics frozen by default.
 
+    The outermost net must be a ``NormalizedRewardNet``, as in ``imitation``.
+
     Options:
         update_stats: Fold each batch into the normalisation statistics.
+        Any other option of the stack's ``predict_processed``.
     """
-    options = _options("RewardNet_normalized", kwargs, {"update_stats": False})
-    net = _load(reward_path, venv, options)
-    return NetRewardFn(net, update_stats=bool(options["update_stats"]))
+    load_options, options = _split_options(kwargs)
+    net = _load(reward_path, venv, load_options)
+    if not isinstance(net, NormalizedRewardNet):
+        raise _structure_error(
+            "RewardNet_normalized",
+            "a NormalizedRewardNet as the outermost wrapper",
+            net,
+            reward_path,
+            " Use RewardNet_unnormalized (or RewardNet_shaped) for a net without one.",
+        )
+    _check_call_options("RewardNet_normalized", net, options)
+    return NetRewardFn(net, **{"update_stats": False, **options})
 
 
 def load_unnormalized(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
-    """The processed reward of the net beneath the outer ``NormalizedRewardNet`` wrappers."""
-    options = _options("RewardNet_unnormalized", kwargs, {})
-    net = _load(reward_path, venv, options)
+    """The reward (``predict``) of the net beneath the outer ``NormalizedRewardNet`` wrappers."""
+    load_options, options = _split_options(kwargs)
+    _ignore_options("RewardNet_unnormalized", options)
+    net = _load(reward_path, venv, load_options)
     while isinstance(net, NormalizedRewardNet):
         net = net.base
-    return NetRewardFn(net, update_stats=False)
+    return NetRewardFn(net, method="predict")
 
 
 def load_shaped(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
     """The reward of the outermost ``ShapedRewardNet``, shaping included."""
-    options = _options("RewardNet_shaped", kwargs, {})
-    net = _load(reward_path, venv, options)
+    load_options, options = _split_options(kwargs)
+    _ignore_options("RewardNet_shaped", options)
+    net = _load(reward_path, venv, load_options)
     shaped = _find(net, ShapedRewardNet)
     if shaped is None:
-        raise _structure_error("RewardNet_shaped", "a ShapedRewardNet", net, reward_path)
-    return NetRewardFn(shaped, update_stats=False)
+        raise _structure_error(
+            "RewardNet_shaped", "a ShapedRewardNet in the wrapper stack", net, reward_path
+        )
+    return NetRewardFn(shaped, method="predict")
 
 
 def load_unshaped(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
-    """The reward of the outermost ``ShapedRewardNet``'s base: the shaping stripped."""
-    options = _options("RewardNet_unshaped", kwargs, {})
-    net = _load(reward_path, venv, options)
+    """The reward with the shaping stripped: the base of the outermost ``ShapedRewardNet``.
+
+    A net without shaping gives its plain reward (``predict``), as in ``imitation``.
+    """
+    load_options, options = _split_options(kwargs)
+    _ignore_options("RewardNet_unshaped", options)
+    net = _load(reward_path, venv, load_options)
     shaped = _find(net, ShapedRewardNet)
-    if shaped is None:
-        raise _structure_error("RewardNet_unshaped", "a ShapedRewardNet", net, reward_path)
-    assert isinstance(shaped, ShapedRewardNet)
-    return NetRewardFn(shaped.base, update_stats=False)
+    if isinstance(shaped, ShapedRewardNet):
+        net = shaped.base
+    return NetRewardFn(net, method="predict")
 
 
 def load_std_added(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
-    """``mean + alpha * std`` of the outermost ensemble (``RewardNetWithVariance``).
+    """``mean + alpha * std`` of the stack's ``AddSTDRewardWrapper`` (over an ensemble).
 
     Options:
         alpha: Weight of the standard deviation; default: the saved
-            ``AddSTDRewardWrapper``'s ``default_alpha``, or 0 without one.
+            ``AddSTDRewardWrapper``'s ``default_alpha``.
+        Any other option of the members' ``predict_processed`` (``update_stats``
+        is False unless given).
     """
-    options = _options("RewardNet_std_added", kwargs, {"alpha": None})
-    net = _load(reward_path, venv, options)
-    found = _find(net, (AddSTDRewardWrapper, RewardNetWithVariance))
+    load_options, options = _split_options(kwargs)
+    net = _load(reward_path, venv, load_options)
+    found = _find(net, AddSTDRewardWrapper)
     if found is None:
         raise _structure_error(
             "RewardNet_std_added",
-            "an AddSTDRewardWrapper or a RewardNetWithVariance (such as RewardEnsemble)",
+            "an AddSTDRewardWrapper (over a RewardNetWithVariance such as RewardEnsemble)",
             net,
             reward_path,
+            " Wrap the ensemble before saving: AddSTDRewardWrapper(ensemble, default_alpha=...).",
         )
-    if not isinstance(found, AddSTDRewardWrapper):
-        found = AddSTDRewardWrapper(found)
-    return NetRewardFn(found, alpha=options["alpha"], update_stats=False)
+    _check_call_options("RewardNet_std_added", found, options)
+    return NetRewardFn(found, **{"update_stats": False, **options})
 
 
 def _zeros(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
@@ -161,7 +230,7 @@ def _zeros(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
 
 def load_zero(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
     """A reward of zero for every transition; the file is not read."""
-    _options("zero", kwargs, {})
+    _ignore_options("zero", kwargs)
     return _zeros
 
 

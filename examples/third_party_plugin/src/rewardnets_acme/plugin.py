@@ -12,6 +12,7 @@ import rewardnets
 from rewardnets import ForwardWrapper, PredictProcessedWrapper, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.preprocessing import TensorTree, flat_dim
+from rewardnets.serialize import check_spaces
 
 
 def _flat(x: TensorTree) -> torch.Tensor:
@@ -79,11 +80,16 @@ class ClippedRewardNet(PredictProcessedWrapper):
 def load_clipped(
     reward_path: Any, venv: Any, low: float = -1.0, high: float = 1.0, **kwargs: Any
 ) -> Any:
-    """Reward type ``acme/clipped``: the saved net's processed reward, clipped."""
-    reward_fn = rewardnets.load_reward("RewardNet_normalized", reward_path, venv, **kwargs)
+    """Reward type ``acme/clipped``: the saved net's processed reward, clipped.
+
+    Statistics stay frozen; ``device`` and ``trust_pickle`` go to ``rewardnets.load``.
+    """
+    net = rewardnets.load(reward_path, **kwargs)
+    check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
 
     def clipped(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        return np.clip(reward_fn(obs, acts, next_obs, dones), low, high)
+        reward = net.predict_processed(obs, acts, next_obs, dones, update_stats=False)
+        return np.clip(reward, low, high)
 
     return clipped
 
