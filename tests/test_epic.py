@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rewardnets.epic import (
+from rewardnets.apps.epic import (
     ConstantRewardError,
     Transitions,
     canonicalize,
@@ -25,8 +25,8 @@ from rewardnets.epic import (
     sample_from_space,
     sample_transitions_from_env,
 )
+from rewardnets.apps.true_rewards import cartpole_reward, pendulum_reward
 from rewardnets.errors import RewardNetsError
-from rewardnets.true_rewards import cartpole_reward, pendulum_reward
 
 RewardFn = Callable[[Any, Any, Any, Any], np.ndarray]
 GAMMA = 0.9

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from rewardnets.plotting import HeatmapResult, plot_learning_curves, plot_reward_heatmap
-from rewardnets.true_rewards import pendulum_reward
+from rewardnets.apps.plotting import HeatmapResult, plot_learning_curves, plot_reward_heatmap
+from rewardnets.apps.true_rewards import pendulum_reward
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -212,7 +212,7 @@ def test_reward_heatmap_bad_spaces_and_arguments(tmp_path: Path) -> None:
 
 def test_importing_rewardnets_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, rewardnets, rewardnets.plotting, rewardnets.epic, rewardnets.true_rewards\n"
+        "import sys, rewardnets, rewardnets.apps.plotting, rewardnets.apps.epic, rewardnets.apps.true_rewards\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
         "assert 'stable_baselines3' not in sys.modules, 'SB3 was imported'\n"
     )

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from rewardnets.preferences import (
+from rewardnets.apps.preferences import (
     SyntheticTeacher,
     bradley_terry_loss,
     collect_fragments,
     learn_reward,
 )
-from rewardnets.true_rewards import true_reward_fn
+from rewardnets.apps.true_rewards import true_reward_fn
 from rewardnets.util import make_vec_env
 
 

@@ -15,8 +15,8 @@ from torch import nn
 
 import rewardnets
 from rewardnets import hookimpl
-from rewardnets._registry import Registry
 from rewardnets.errors import PluginConflictError, PluginError, UnknownNameError
+from rewardnets.plugin_registry.registry import Registry
 
 BUILTIN_NETS = {
     "BasicRewardNet",

@@ -19,7 +19,7 @@ from gymnasium import spaces
 
 import rewardnets
 from rewardnets import RewardNet
-from rewardnets._spaces_json import SpaceCodecError, space_from_json, space_to_json
+from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space_to_json
 from rewardnets.networks import EMANorm
 from rewardnets.serialize import SerializationError, wrapper_stack
 

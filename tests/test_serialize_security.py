@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardnets
-from rewardnets._safe_unpickle import resolve_global
-from rewardnets.cli import cli
+from rewardnets.apps.cli import cli
+from rewardnets.files.unpickler import resolve_global
 from rewardnets.serialize import SerializationError, UnsafePickleError, UnsafeSpecError
 
 

@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rewardnets.epic import ConstantRewardError, epic_distance, sample_from_space
-from rewardnets.true_rewards import (
+from rewardnets.apps.epic import ConstantRewardError, epic_distance, sample_from_space
+from rewardnets.apps.true_rewards import (
     TRUE_REWARDS,
     UnknownTrueRewardError,
     known_env_ids,

@@ -10,25 +10,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rewardnets._registry import registry
-from rewardnets._reward_net import (
-    ForwardWrapper,
-    PredictProcessedWrapper,
-    RewardNet,
-    RewardNetWithVariance,
-    RewardNetWrapper,
-)
-from rewardnets._spec import SpecError, build_reward_net
 from rewardnets.errors import (
     PluginConflictError,
     PluginError,
     RewardNetsError,
     UnknownNameError,
 )
-from rewardnets.hookspecs import hookimpl
-from rewardnets.networks import BaseNorm, EMANorm, RunningNorm, build_cnn, build_mlp
-
-__version__ = "0.1.0"
+from rewardnets.framework.build import build_reward_net
+from rewardnets.framework.configurable import Configurable, SpecError
+from rewardnets.framework.networks import BaseNorm, EMANorm, RunningNorm, build_cnn, build_mlp
+from rewardnets.framework.reward_net import (
+    ForwardWrapper,
+    PredictProcessedWrapper,
+    RewardNet,
+    RewardNetWithVariance,
+    RewardNetWrapper,
+)
+from rewardnets.plugin_registry.hookspecs import hookimpl
+from rewardnets.plugin_registry.registry import registry
+from rewardnets.version import __version__ as __version__
 
 #: Names that built-in plugins provide; resolved through the registry on access.
 PLUGIN_NAMES = (
@@ -47,32 +47,33 @@ PLUGIN_NAMES = (
 # Core names whose modules import heavy dependencies (Stable-Baselines3), loaded
 # on first access so that `import rewardnets` stays fast.
 _LAZY_CORE = {
-    "RewardVecEnvWrapper": "rewardnets.reward_wrapper",
-    "RewardFnError": "rewardnets.reward_wrapper",
-    "InvalidRewardError": "rewardnets.reward_wrapper",
-    "make_vec_env": "rewardnets.util",
-    "UnknownEnvError": "rewardnets.util",
-    "relabel_replay_buffer": "rewardnets.relabel",
-    "RelabelRewardCallback": "rewardnets.relabel",
-    "load_reward": "rewardnets.serialize",
-    "save": "rewardnets.serialize",
-    "load": "rewardnets.serialize",
+    "RewardVecEnvWrapper": "rewardnets.envs.reward_wrapper",
+    "RewardFnError": "rewardnets.envs.reward_wrapper",
+    "InvalidRewardError": "rewardnets.envs.reward_wrapper",
+    "make_vec_env": "rewardnets.envs.vec_env",
+    "UnknownEnvError": "rewardnets.envs.vec_env",
+    "relabel_replay_buffer": "rewardnets.envs.relabel",
+    "RelabelRewardCallback": "rewardnets.envs.relabel",
+    "load_reward": "rewardnets.files.serialize",
+    "save": "rewardnets.files.serialize",
+    "load": "rewardnets.files.serialize",
 }  # type: dict[str, str]
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from rewardnets.relabel import RelabelRewardCallback as RelabelRewardCallback
-    from rewardnets.relabel import relabel_replay_buffer as relabel_replay_buffer
-    from rewardnets.reward_wrapper import InvalidRewardError as InvalidRewardError
-    from rewardnets.reward_wrapper import RewardFnError as RewardFnError
-    from rewardnets.reward_wrapper import RewardVecEnvWrapper as RewardVecEnvWrapper
-    from rewardnets.serialize import load as load
-    from rewardnets.serialize import load_reward as load_reward
-    from rewardnets.serialize import save as save
-    from rewardnets.util import UnknownEnvError as UnknownEnvError
-    from rewardnets.util import make_vec_env as make_vec_env
+    from rewardnets.envs.relabel import RelabelRewardCallback as RelabelRewardCallback
+    from rewardnets.envs.relabel import relabel_replay_buffer as relabel_replay_buffer
+    from rewardnets.envs.reward_wrapper import InvalidRewardError as InvalidRewardError
+    from rewardnets.envs.reward_wrapper import RewardFnError as RewardFnError
+    from rewardnets.envs.reward_wrapper import RewardVecEnvWrapper as RewardVecEnvWrapper
+    from rewardnets.envs.vec_env import UnknownEnvError as UnknownEnvError
+    from rewardnets.envs.vec_env import make_vec_env as make_vec_env
+    from rewardnets.files.serialize import load as load
+    from rewardnets.files.serialize import load_reward as load_reward
+    from rewardnets.files.serialize import save as save
 
 __all__ = [
     "BaseNorm",
+    "Configurable",
     "EMANorm",
     "ForwardWrapper",
     "PluginConflictError",

@@ -1,49 +1,7 @@
-"""The hooks a plugin implements to contribute to rewardnets.
+"""The hooks a plugin implements, and ``hookimpl`` to mark them.
 
-Each hook receives a ``register`` callback. Call it once per contribution:
-``register(name, obj, aliases=())``. The core decides clashes between plugins
-and remembers which distribution gave each name.
+A stable import path; the code lives in :mod:`rewardnets.plugin_registry.hookspecs`.
 """
 
-from __future__ import annotations
-
-from typing import Any, Protocol
-
-import pluggy
-
-__all__ = ["Register", "hookimpl", "hookspec"]
-
-hookspec = pluggy.HookspecMarker("rewardnets")
-hookimpl = pluggy.HookimplMarker("rewardnets")
-
-
-class Register(Protocol):
-    """The callback a hook receives: ``register(name, obj, aliases=())``."""
-
-    def __call__(self, name: str, obj: Any, *, aliases: tuple[str, ...] = ()) -> None:
-        """Register ``obj`` under ``name`` and each of ``aliases``."""
-
-
-@hookspec
-def register_reward_nets(register: Register) -> None:
-    """Register reward-net classes (subclasses of ``RewardNet``)."""
-
-
-@hookspec
-def register_wrappers(register: Register) -> None:
-    """Register reward-net wrapper classes (subclasses of ``RewardNetWrapper``)."""
-
-
-@hookspec
-def register_potentials(register: Register) -> None:
-    """Register shaping potentials: modules built as ``cls(observation_space, **kwargs)``."""
-
-
-@hookspec
-def register_norm_layers(register: Register) -> None:
-    """Register normalisation layers: callables ``(num_features) -> nn.Module``."""
-
-
-@hookspec
-def register_reward_types(register: Register) -> None:
-    """Register reward types: ``loader(reward_path, venv, **kwargs) -> RewardFn``."""
+from rewardnets.plugin_registry.hookspecs import *  # noqa: F403
+from rewardnets.plugin_registry.hookspecs import __all__ as __all__

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardnets._registry import registry
-from rewardnets._reward_net import (
+from rewardnets.framework.networks import cnn_transpose
+from rewardnets.framework.reward_net import (
     ForwardWrapper,
     PredictProcessedWrapper,
     RewardNet,
     RewardNetWithVariance,
     RewardNetWrapper,
 )
-from rewardnets.networks import cnn_transpose
+from rewardnets.plugin_registry.registry import registry
 
 __all__ = [
     "ForwardWrapper",

@@ -8,8 +8,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardnets import RewardNet, hookimpl
-from rewardnets._spec import Configurable
+from rewardnets import Configurable, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.networks import build_mlp, rename_state_dict_keys
 from rewardnets.preprocessing import TensorTree, check_space, flat_dim

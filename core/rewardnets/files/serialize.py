@@ -1,0 +1,640 @@
+"""Saving and loading reward nets, and turning saved nets into reward functions.
+
+Two file formats are read:
+
+* **the rewardnets format**, written by :func:`save`: a zip of JSON (the net's
+  spec, its spaces, metadata) and raw tensor bytes. Loading rebuilds the net
+  through the plugin registry and never unpickles anything.
+* **``torch.save(net, path)`` files**, ours and ``imitation``'s. They are
+  pickles, so they are read with a restricted unpickler that resolves only an
+  allow-list of names (see :mod:`rewardnets.files.unpickler`); anything else is
+  refused with an error naming it, unless the caller passes
+  ``trust_pickle=True``. ``imitation``'s nets load as the equivalent
+  rewardnets nets, without ``imitation`` installed.
+
+No loader ever imports a module that a file names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from rewardnets.errors import PluginConflictError, RewardNetsError, UnknownNameError
+from rewardnets.files.format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MissingPluginError,
+    SerializationError,
+    SpaceMismatchError,
+    UnsafePickleError,
+    atomic_write,
+    pack_tensors,
+    read_archive,
+    sniff,
+    unpack_tensors,
+    write_archive,
+)
+from rewardnets.files.imitation import ImitationObject, convert
+from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space_to_json
+from rewardnets.files.unpickler import imported_module_class, load_torch_file
+from rewardnets.framework.build import _name_and_kwargs, build_reward_net, normalize_config
+from rewardnets.framework.configurable import SpecError
+from rewardnets.framework.preprocessing import is_image_space
+from rewardnets.framework.reward_net import RewardNet, RewardNetWrapper
+from rewardnets.framework.spec import reward_net_spec
+from rewardnets.plugin_registry.registry import registry
+from rewardnets.version import __version__
+
+__all__ = [
+    "MissingPluginError",
+    "RewardFn",
+    "RewardTypeError",
+    "SerializationError",
+    "SpaceDifferenceWarning",
+    "SpaceMismatchError",
+    "UnsafePickleError",
+    "UnsafeSpecError",
+    "ValidateRewardFn",
+    "check_spaces",
+    "load",
+    "load_reward",
+    "read_bytes",
+    "save",
+    "wrapper_stack",
+]
+
+#: A reward function: ``(obs, acts, next_obs, dones) -> rewards`` of shape ``(batch,)``.
+RewardFn = Callable[[Any, Any, Any, Any], np.ndarray]
+
+PathLike = str | os.PathLike[str]
+
+
+class RewardTypeError(RewardNetsError, TypeError, ValueError):
+    """A saved net lacks the structure a reward type needs (e.g. no shaping).
+
+    A ``TypeError``, as ``imitation``'s structure errors are (and a
+    ``ValueError``, as in earlier rewardnets releases).
+    """
+
+
+class SpaceDifferenceWarning(UserWarning):
+    """A saved net's spaces differ from the env's in bounds or float dtype only."""
+
+
+class UnsafeSpecError(SerializationError):
+    """A spec names something that the rewardnets format will not build."""
+
+
+# ----------------------------------------------------------------------------- save
+
+
+def _class_in_imported_module(ref: str, where: str) -> Any:
+    """Return the ``torch.nn.Module`` subclass named ``"module:Qual.Name"``, never importing."""
+    module_name, _, qualname = ref.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise SerializationError(
+            f"{where} uses {ref!r}, whose module {module_name!r} is not imported. rewardnets "
+            f"never imports a module that a file names: `import {module_name}` yourself, "
+            "then load again."
+        )
+    obj = imported_module_class(module_name, qualname)
+    if obj is None:
+        raise UnsafeSpecError(
+            f"{where} names {ref!r}, which is not a torch.nn.Module subclass of module "
+            f"{module_name!r}. The rewardnets format builds only registered names and "
+            "nn.Module classes of imported modules."
+        )
+    return obj
+
+
+def _spec_names(
+    spec: Any, where: str, *, saving: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Check every name a spec makes the builder resolve; return requirements and imports.
+
+    Args:
+        spec: The spec.
+        where: How error messages name the file (or the net being saved).
+        saving: The spec is that of a live net, so a ``"module:Name"`` whose
+            module is not imported is recorded rather than refused.
+
+    Returns:
+        The registered names the spec uses, each with the plugin and
+        distribution that provide it, and its ``"module:Name"`` strings.
+
+    Raises:
+        UnsafeSpecError: A ``"module:Name"`` is not an ``nn.Module`` subclass.
+        SerializationError: A ``"module:Name"`` names a module that is not imported.
+    """
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    imports: set[str] = set()
+
+    def note(kind: str, name: Any) -> Any:
+        if not isinstance(name, str):
+            return None
+        if kind == "object" and ":" not in name:
+            obj = getattr(torch.nn, name, None) if not name.startswith("_") else None
+            if obj is not None and not isinstance(obj, type):
+                raise UnsafeSpecError(f"{where} names torch.nn.{name}, which is not a class.")
+            return obj
+        if kind != "object" and name in registry.names(kind):
+            entry = registry.entry(kind, name)
+            found[kind, name] = {
+                "kind": kind,
+                "name": name,
+                "distribution": entry.distribution,
+                "version": entry.version,
+                "plugin": entry.plugin,
+            }
+            return entry.obj
+        if ":" in name:
+            imports.add(name)
+            if saving and name.partition(":")[0] not in sys.modules:
+                return None
+            return _class_in_imported_module(name, where)
+        return None  # unknown: building it raises UnknownNameError with close matches
+
+    def named(kind: str, name: Any, kwargs: Mapping[str, Any]) -> None:
+        refs = getattr(note(kind, name), "config_refs", {})
+        for key, value in kwargs.items():
+            if key in refs:
+                value_of(refs[key], value)
+
+    def value_of(ref: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                value_of(ref, item)
+        elif ref == "reward_net":
+            walk(value)
+        elif ref == "potential":
+            named("potential", *_name_and_kwargs(value, "a potential"))
+        elif isinstance(value, Mapping):  # a class with bound kwargs
+            value_of(ref, _name_and_kwargs(value, "a class with kwargs")[0])
+        else:
+            note(ref, value)
+
+    def walk(config: Any) -> None:
+        spec = normalize_config(config)
+        named("reward_net", spec["net"], spec["kwargs"])
+        for wrapper in spec["wrappers"]:
+            named("wrapper", *_name_and_kwargs(wrapper, "a wrapper"))
+
+    try:
+        walk(spec)
+    except SpecError as exc:
+        raise SerializationError(f"{where}: malformed spec: {exc}") from exc
+    return sorted(found.values(), key=lambda r: (r["kind"], r["name"])), sorted(imports)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def save(
+    net: RewardNet,
+    path: PathLike,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``net`` with its wrappers and normalisation statistics, safely.
+
+    The file is a zip holding the net's spec, its spaces, metadata and the raw
+    bytes of its state dict; it contains no pickle. It is written to a
+    temporary file in the same directory and moved into place only when
+    complete, so an interrupted save leaves any previous file intact.
+
+    Args:
+        net: The reward net (any wrapper stack).
+        path: Where to write the file.
+        metadata: Extra JSON-able data to store, returned by
+            ``rewardnets inspect`` under ``"user"``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        SerializationError: The net cannot be written as data (a constructor
+            argument that is not JSON-able, a class defined inside a function,
+            a space without a JSON form), or ``metadata`` is not JSON-able.
+    """
+    if not isinstance(net, RewardNet):
+        raise SerializationError(f"Expected a RewardNet to save, got {type(net).__name__}.")
+    try:
+        spec = reward_net_spec(net)
+    except SpecError as exc:
+        raise SerializationError(f"Cannot save {type(net).__name__}: {exc}") from exc
+    local = [s for s in _strings(spec) if "<locals>" in s]
+    if local:
+        raise SerializationError(
+            f"Cannot save {type(net).__name__}: {local[0]!r} is defined inside a function, "
+            "so a file cannot name it. Define the class at module level."
+        )
+    try:
+        spaces_json = {
+            "observation_space": space_to_json(net.observation_space),
+            "action_space": space_to_json(net.action_space),
+        }
+    except SpaceCodecError as exc:
+        raise SerializationError(f"Cannot save {type(net).__name__}: {exc}") from exc
+    index, blob = pack_tensors(net.state_dict())
+    requires, imports = _spec_names(spec, f"Cannot save {type(net).__name__}:", saving=True)
+    meta: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "rewardnets_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "net_class": type(net).__name__,
+        "parameter_count": sum(p.numel() for p in net.parameters()),
+        "training": net.training,
+        "requires": requires,
+        "imports": imports,
+        "user": dict(metadata or {}),
+    }
+    parts = {"metadata": meta, "spec": spec, "spaces": spaces_json, "tensors": index}
+    try:
+        json.dumps(parts, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"Cannot save: the spec or metadata is not JSON-able: {exc}"
+        ) from exc
+    return atomic_write(path, lambda out: write_archive(out, parts, blob))
+
+
+# ----------------------------------------------------------------------------- load
+def read_bytes(path: PathLike) -> bytes:
+    """Return the content of the file at ``path``.
+
+    Raises:
+        FileNotFoundError: There is no file at ``path``.
+        SerializationError: ``path`` is a directory or cannot be read.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise FileNotFoundError(f"No reward net file at {str(target)!r}.")
+    if target.is_dir():
+        raise SerializationError(f"{str(target)!r} is a directory; expected a reward net file.")
+    try:
+        return target.read_bytes()
+    except OSError as exc:
+        raise SerializationError(f"Cannot read {str(target)!r}: {exc}") from exc
+
+
+def _check_requirements(meta: Mapping[str, Any], where: str) -> None:
+    missing = []
+    for req in meta.get("requires") or []:
+        if not isinstance(req, Mapping):
+            continue
+        kind, name = req.get("kind"), req.get("name")
+        if not isinstance(kind, str) or not isinstance(name, str):
+            continue
+        try:
+            registry.entry(kind, name)
+        except UnknownNameError:
+            dist = req.get("distribution")
+            version = req.get("version")
+            origin = f"distribution {dist!r}" + (f" {version}" if version else "")
+            hint = f"pip install {dist}" if dist else "register the plugin that provides it"
+            missing.append(f"{kind.replace('_', ' ')} {name!r} (from {origin}; {hint})")
+        except (ValueError, PluginConflictError):
+            continue
+    if missing:
+        raise MissingPluginError(
+            f"{where} needs plugins that are not installed or are disabled: "
+            f"{'; '.join(missing)}. Run `rewardnets plugins` to see what is installed."
+        )
+
+
+def _load_rewardnets(data: bytes, where: str) -> RewardNet:
+    parts, blob = read_archive(data, where)
+    meta = parts["metadata"]
+    if not isinstance(meta, Mapping) or meta.get("format") != FORMAT_NAME:
+        raise SerializationError(
+            f"{where}: metadata.json does not say format {FORMAT_NAME!r}; got "
+            f"{meta.get('format') if isinstance(meta, Mapping) else meta!r}."
+        )
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SerializationError(
+            f"{where} has format version {version!r}; this rewardnets reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade rewardnets (the file was written by rewardnets "
+            f"{meta.get('rewardnets_version')})."
+        )
+    _check_requirements(meta, where)
+    _spec_names(parts["spec"], where)  # refuses names that are not safe to build
+    space_data = parts["spaces"]
+    if not isinstance(space_data, Mapping):
+        raise SerializationError(f"{where}: spaces.json must hold a dict, got {space_data!r}.")
+    try:
+        obs_space = space_from_json(space_data.get("observation_space"), "observation_space")
+        act_space = space_from_json(space_data.get("action_space"), "action_space")
+    except SpaceCodecError as exc:
+        raise SerializationError(f"{where}: spaces.json: {exc}") from exc
+    tensors = unpack_tensors(parts["tensors"], blob, where)
+    try:
+        # Building draws initial weights; keep the caller's random state as it was.
+        with torch.random.fork_rng(devices=[]):
+            net = build_reward_net(parts["spec"], obs_space, act_space, allow_import=False)
+    except (UnknownNameError, PluginConflictError):
+        raise
+    except (SpecError, ValueError, TypeError, AttributeError) as exc:
+        raise SerializationError(f"{where}: cannot rebuild the net from its spec: {exc}") from exc
+    if not isinstance(net, RewardNet):
+        raise SerializationError(
+            f"{where}: the spec built a {type(net).__name__}, not a RewardNet."
+        )
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise SerializationError(
+            f"{where}: the saved tensors do not fit the net its spec builds: {exc}"
+        ) from exc
+    net.train(bool(meta.get("training", False)))
+    return net
+
+
+def _load_torch(
+    data: bytes,
+    where: str,
+    device: torch.device,
+    trust_pickle: bool,
+    seen: set[str] | None = None,
+) -> RewardNet:
+    obj = load_torch_file(data, where, map_location=device, trust_pickle=trust_pickle, seen=seen)
+    if isinstance(obj, ImitationObject):
+        obj = convert(obj, where)
+    if not isinstance(obj, RewardNet):
+        hint = ""
+        if isinstance(obj, Mapping):
+            hint = (
+                " A state dict alone does not say which net to build; save the whole net "
+                "with rewardnets.save(net, path)."
+            )
+        raise SerializationError(
+            f"{where} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
+            f"RewardNet.{hint}"
+        )
+    return obj
+
+
+def load(
+    path: PathLike,
+    device: str | torch.device | None = None,
+    *,
+    trust_pickle: bool = False,
+) -> RewardNet:
+    """Load a reward net saved by :func:`save` or by ``torch.save(net, path)``.
+
+    Files written by :func:`save` are rebuilt through the plugin registry from
+    their spec; nothing is unpickled. ``torch.save`` files (including those of
+    ``imitation``, which load as the equivalent rewardnets nets) are read with
+    a restricted unpickler.
+
+    Args:
+        path: The file.
+        device: Where to put the net; ``None`` means the CPU.
+        trust_pickle: For ``torch.save`` files only: load with plain
+            ``torch.load``, which runs any code the file names. Pass it only
+            for files from someone you trust. Files written by :func:`save`
+            ignore it: they hold no code.
+
+    Returns:
+        The net, wrappers and normalisation statistics included.
+
+    Raises:
+        FileNotFoundError: There is no file at ``path``.
+        UnsafePickleError: A ``torch.save`` file names something outside the
+            allow-list (the error names it).
+        MissingPluginError: The net needs a plugin that is not installed; the
+            error names the distribution to install.
+        UnknownNameError: The spec names a net or wrapper no plugin provides.
+        SerializationError: The file is empty, damaged, of another format, or
+            holds something other than a reward net.
+    """
+    where = str(path)
+    data = read_bytes(path)
+    kind = sniff(data, where)
+    target = torch.device(device if device is not None else "cpu")
+    if kind == FORMAT_NAME:
+        net = _load_rewardnets(data, where)
+    else:
+        net = _load_torch(data, where, target, trust_pickle)
+    return net.to(target)
+
+
+# ------------------------------------------------------------------ reward functions
+def wrapper_stack(net: Any) -> list[str]:
+    """Return the class names of ``net``'s wrapper stack, outermost first."""
+    names = []
+    while True:
+        names.append(type(net).__name__)
+        if not isinstance(net, RewardNetWrapper):
+            return names
+        net = net.base
+
+
+def _space_differences(saved: Any, env: Any, path: str) -> tuple[str | None, list[str]]:
+    """Compare two spaces: the structural difference (if any) and the harmless ones.
+
+    Structural: the space type, a Box's shape, non-float dtype or image-ness,
+    ``n``/``nvec``/``start`` of the discrete spaces, a Dict's keys. Harmless:
+    a Box's bounds, or one float dtype for another.
+    """
+    where = f" at {path}" if path else ""
+    if type(saved) is not type(env):
+        return f"{type(saved).__name__} vs {type(env).__name__}{where}", []
+    if isinstance(saved, spaces.Dict):
+        if list(saved.spaces) != list(env.spaces):
+            return f"Dict keys {sorted(saved.spaces)} vs {sorted(env.spaces)}{where}", []
+        soft: list[str] = []
+        for key in saved.spaces:
+            hard, more = _space_differences(saved[key], env[key], f"{path}[{key!r}]")
+            if hard is not None:
+                return hard, []
+            soft += more
+        return None, soft
+    if isinstance(saved, spaces.Box):
+        if saved.shape != env.shape:
+            return f"Box shape {saved.shape} vs {env.shape}{where}", []
+        if is_image_space(saved) != is_image_space(env):
+            return f"an image Box vs a non-image Box{where}", []
+        soft = []
+        if saved.dtype != env.dtype:
+            if saved.dtype.kind != "f" or env.dtype.kind != "f":
+                return f"Box dtype {saved.dtype} vs {env.dtype}{where}", []
+            soft.append(f"Box dtype {saved.dtype} vs {env.dtype}{where}")
+        if not (np.array_equal(saved.low, env.low) and np.array_equal(saved.high, env.high)):
+            soft.append(f"Box bounds {saved} vs {env}{where}")
+        return None, soft
+    if saved != env:
+        return f"{saved} vs {env}{where}", []
+    return None, []
+
+
+def check_spaces(net: RewardNet, venv: Any, where: str = "The reward net") -> None:
+    """Check that ``net`` was built for ``venv``'s observation and action spaces.
+
+    Spaces must agree in structure: the space type, a Box's shape and whether
+    it is an image, a discrete space's ``n``/``nvec``, a Dict's keys, a
+    non-float dtype. Different Box bounds, or another float dtype, do not change
+    what the net computes: they are allowed, with a warning.
+
+    Args:
+        net: The reward net.
+        venv: A ``VecEnv`` (or any env with ``observation_space`` and ``action_space``).
+        where: How the message names the net (e.g. its file).
+
+    Raises:
+        SpaceMismatchError: A space differs in structure; the message gives both.
+        TypeError: ``venv`` has no spaces.
+    """
+    for what in ("observation", "action"):
+        expected = getattr(venv, f"{what}_space", None)
+        got = getattr(net, f"{what}_space")
+        if expected is None:
+            raise TypeError(
+                f"Expected venv to be a VecEnv with an {what}_space, got {type(venv).__name__}."
+            )
+        hard, soft = _space_differences(got, expected, "")
+        if hard is not None:
+            raise SpaceMismatchError(
+                f"{where} was saved for {what} space {got}, but the environment "
+                f"has {what} space {expected} ({hard}). Expected the same {what} space."
+            )
+        if soft:
+            warnings.warn(
+                f"{where} was saved for {what} space {got}; the environment has {expected}. "
+                f"Loading anyway: only {'; '.join(soft)} differ, which the net does not "
+                "depend on.",
+                SpaceDifferenceWarning,
+                stacklevel=3,
+            )
+
+
+def _batch_size(obs: Any) -> int:
+    if isinstance(obs, Mapping):
+        first = next(iter(obs.values()))
+        return len(first)
+    return len(obs)
+
+
+class ValidateRewardFn:
+    """A reward function whose output is checked to be one reward per transition.
+
+    The class of ``imitation.rewards.serialize`` of the same name, with the same
+    constructor; :func:`load_reward` returns one. Attributes of the wrapped
+    function (such as ``reward_net``) are reachable on this object.
+
+    Args:
+        reward_fn: The reward function to check.
+        reward_type: The reward type it came from, for error messages.
+
+    Raises:
+        TypeError: ``reward_fn`` is not callable.
+    """
+
+    def __init__(self, reward_fn: RewardFn, reward_type: str | None = None) -> None:
+        if not callable(reward_fn):
+            raise TypeError(f"Expected reward_fn to be callable, got {type(reward_fn).__name__}.")
+        self.reward_fn = reward_fn
+        self.reward_type = reward_type
+
+    def __call__(self, state: Any, action: Any, next_state: Any, done: Any) -> np.ndarray:
+        """Return the rewards of a batch of transitions, numpy ``(batch,)``.
+
+        Raises:
+            ValueError: The wrapped function did not return one reward per transition.
+        """
+        rewards = np.asarray(self.reward_fn(state, action, next_state, done))
+        batch = _batch_size(state)
+        if rewards.shape != (batch,):
+            what = (
+                f"Reward type {self.reward_type!r}"
+                if self.reward_type
+                else f"Reward function {self.reward_fn!r}"
+            )
+            raise ValueError(
+                f"{what} returned rewards of shape {rewards.shape} for a batch of "
+                f"{batch}; expected ({batch},)."
+            )
+        return rewards
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "reward_fn" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.reward_fn, name)
+
+    def __repr__(self) -> str:
+        label = f"{self.reward_type!r}: " if self.reward_type else ""
+        return f"<reward function {label}{self.reward_fn!r}>"
+
+
+def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: Any) -> RewardFn:
+    """Load a saved reward net as a reward function for ``venv``.
+
+    ``reward_type`` names a loader in the plugin registry. The built-in types:
+
+    ``RewardNet_normalized``
+        The full stack's ``predict_processed``, normalisation included; its
+        statistics stay frozen unless ``update_stats=True`` is passed.
+    ``RewardNet_unnormalized``
+        The net beneath any outer ``NormalizedRewardNet`` wrappers.
+    ``RewardNet_shaped``
+        The reward of the (outermost) ``ShapedRewardNet``; an error if the
+        stack has none.
+    ``RewardNet_unshaped``
+        The reward of that ``ShapedRewardNet``'s base: the shaping stripped.
+    ``RewardNet_std_added``
+        ``mean + alpha * std`` of an ensemble (``alpha`` defaults to the
+        saved ``AddSTDRewardWrapper``'s ``default_alpha``, else 0).
+    ``zero``
+        Zeros; the file is not read.
+
+    Args:
+        reward_type: The registered reward type.
+        reward_path: The file, written by :func:`save` or ``torch.save``.
+        venv: The environment the reward is for; the net's spaces must match it.
+        **kwargs: Options of the reward type; all built-in net types take
+            ``device`` and ``trust_pickle`` (see :func:`load`).
+
+    Returns:
+        ``reward_fn(obs, acts, next_obs, dones) -> rewards`` of shape ``(batch,)``.
+
+    Raises:
+        UnknownNameError: No plugin provides ``reward_type``; close matches listed.
+        RewardTypeError: The saved net lacks what the type needs.
+        SpaceMismatchError: The net's spaces are not ``venv``'s.
+    """
+    if not isinstance(reward_type, str):
+        raise TypeError(f"Expected reward_type to be a string, got {type(reward_type).__name__}.")
+    loader = registry.get("reward_type", reward_type)
+    fn = loader(reward_path, venv, **kwargs)
+    if not callable(fn):
+        raise TypeError(
+            f"The loader of reward type {reward_type!r} returned a {type(fn).__name__}; "
+            "expected a callable reward function."
+        )
+    return ValidateRewardFn(fn, reward_type)
