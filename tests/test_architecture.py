@@ -29,6 +29,7 @@ LAYERS = [
 #: They re-export the layers; plugins and applications import only these.
 PUBLIC = {
     "rewardnets",
+    "rewardnets.cli",
     "rewardnets.errors",
     "rewardnets.hookspecs",
     "rewardnets.networks",

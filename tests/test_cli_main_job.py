@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from rewardnets.apps.cli import cli
+from rewardnets.cli import cli
 
 TINY_LEARN = ["--fragments", "30", "--fragment-length", "5", "--comparisons", "60", "--epochs", "2"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import rewardnets
-from rewardnets.apps.cli import cli
+from rewardnets.cli import cli
 
 FAMILIES = {"mlp", "cnn", "shaping", "normalization", "ensemble"}
 

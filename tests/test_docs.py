@@ -39,3 +39,51 @@ def test_examples_in_docs_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mo
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for block in blocks:
         exec(compile(block, f"{page.name}", "exec"), namespace)
+
+
+PUBLIC_MODULES = [
+    "rewardnets",
+    "rewardnets.reward_nets",
+    "rewardnets.networks",
+    "rewardnets.preprocessing",
+    "rewardnets.serialize",
+    "rewardnets.reward_wrapper",
+    "rewardnets.util",
+    "rewardnets.relabel",
+    "rewardnets.hookspecs",
+    "rewardnets.testing",
+    "rewardnets.errors",
+]
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    import importlib
+
+    import rewardnets
+
+    reference = (DOCS / "reference.md").read_text()
+    missing = []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        names = list(module.__all__)
+        if module_name == "rewardnets.reward_nets":
+            names += list(rewardnets.PLUGIN_NAMES)
+        for name in names:
+            obj = getattr(module, name)
+            documented = f"### `{module_name}.{name}`" in reference
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not documented:
+                documented = f"::: {obj.__module__}.{obj.__qualname__}\n" in reference
+            elif not documented:  # a constant or alias shown under an earlier module
+                documented = (
+                    re.search(rf"^### `rewardnets[\w.]*\.{name}`$", reference, re.M) is not None
+                )
+            if not documented:
+                missing.append(f"{module_name}.{name}")
+    assert not missing, f"public names missing from docs/reference.md: {missing}"
+
+
+def test_every_hook_is_in_the_api_reference() -> None:
+    reference = (DOCS / "reference.md").read_text()
+    for name in vars(hookspecs):
+        if name.startswith("register_"):
+            assert f"### `rewardnets.hookspecs.{name}`" in reference, name

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from gymnasium import spaces
 
 import rewardnets
-from rewardnets.apps.cli import cli
+from rewardnets.cli import cli
 
 OBS = spaces.Box(-1.0, 1.0, (3,), np.float32)
 ACT = spaces.Discrete(2)

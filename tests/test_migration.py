@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardnets
-from rewardnets.apps.cli import cli
+from rewardnets.cli import cli
 from rewardnets.serialize import UnsafePickleError, wrapper_stack
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "imitation"

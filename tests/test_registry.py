@@ -203,22 +203,56 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path: Path) -> None:
     assert any("broken-dist" in w and "boom" in w for w in data["warnings"])
 
 
-def test_two_installed_plugins_claiming_a_name_is_an_error_naming_both(tmp_path: Path) -> None:
+def test_the_builtin_wins_a_clash_and_one_warning_names_both(tmp_path: Path) -> None:
     _fake_distribution(tmp_path, "clash-dist", "clash_plugin", CLASH, "clash")
-    result = _run(
+    code = """
+        import json, warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import rewardnets
+            layer = rewardnets.registry.get("norm_layer", "RunningNorm")
+            rewardnets.registry.get("norm_layer", "RunningNorm")
+            top = rewardnets.RunningNorm
+        clashes = [str(w.message) for w in caught if "RunningNorm" in str(w.message)]
+        print(json.dumps({"builtin": layer is top, "layer": layer.__name__, "clashes": clashes}))
+        """
+    result = _run(tmp_path, code)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["builtin"] and data["layer"] == "RunningNorm"
+    (message,) = data["clashes"]
+    assert "clash-dist" in message and "rewardnets" in message and "Using rewardnets" in message
+    picked = _run(tmp_path, code, REWARDNETS_PREFER="RunningNorm=clash-dist")
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout)["layer"] == "LayerNorm"
+
+
+def test_two_third_parties_claiming_a_name_is_an_error_naming_both(tmp_path: Path) -> None:
+    other = CLASH.replace("RunningNorm", "SharedNorm")
+    _fake_distribution(tmp_path, "first-dist", "first_plugin", other, "first")
+    _fake_distribution(tmp_path, "second-dist", "second_plugin", other, "second")
+    code = """
+        import rewardnets
+        try:
+            rewardnets.registry.get("norm_layer", "SharedNorm")
+        except rewardnets.PluginConflictError as exc:
+            print(exc)
+        """
+    result = _run(tmp_path, code)
+    assert result.returncode == 0, result.stderr
+    assert "'first'" in result.stdout and "'second'" in result.stdout
+    assert "first-dist" in result.stdout and "second-dist" in result.stdout
+    assert "REWARDNETS_PREFER=SharedNorm=" in result.stdout
+    picked = _run(
         tmp_path,
         """
         import rewardnets
-        assert rewardnets.registry.get("norm_layer", "EMANorm") is rewardnets.EMANorm
-        try:
-            rewardnets.registry.get("norm_layer", "RunningNorm")
-        except rewardnets.PluginConflictError as exc:
-            print(exc)
+        rewardnets.registry.prefer("SharedNorm", "second-dist")
+        print(rewardnets.registry.entry("norm_layer", "SharedNorm").distribution)
         """,
     )
-    assert result.returncode == 0, result.stderr
-    assert "'normalization'" in result.stdout and "'clash'" in result.stdout
-    assert "clash-dist" in result.stdout and "rewardnets" in result.stdout
+    assert picked.returncode == 0, picked.stderr
+    assert picked.stdout.strip() == "second-dist"
 
 
 def test_disabling_a_plugin_resolves_the_clash(tmp_path: Path) -> None:

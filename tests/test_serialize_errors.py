@@ -219,7 +219,7 @@ def test_file_needing_a_plugin_that_is_not_installed(saved: Path, tmp_path: Path
     _expect(
         bad,
         MissingPluginError,
-        "'FancyClipWrapper' .from distribution 'fancy-rewardnets' 2.1.0; pip install fancy-rewardnets",
+        "'FancyClipWrapper' .from distribution 'fancy-rewardnets' 2.1.0, not installed; pip install fancy-rewardnets",
     )
 
 

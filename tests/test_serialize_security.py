@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardnets
-from rewardnets.apps.cli import cli
+from rewardnets.cli import cli
 from rewardnets.files.unpickler import resolve_global
 from rewardnets.serialize import SerializationError, UnsafePickleError, UnsafeSpecError
 

@@ -17,7 +17,6 @@ from rewardnets.errors import (
     UnknownNameError,
 )
 from rewardnets.framework.build import build_reward_net
-from rewardnets.framework.configurable import Configurable, SpecError
 from rewardnets.framework.networks import BaseNorm, EMANorm, RunningNorm, build_cnn, build_mlp
 from rewardnets.framework.reward_net import (
     ForwardWrapper,
@@ -26,6 +25,7 @@ from rewardnets.framework.reward_net import (
     RewardNetWithVariance,
     RewardNetWrapper,
 )
+from rewardnets.plugin_registry.configurable import Configurable, SpecError
 from rewardnets.plugin_registry.hookspecs import hookimpl
 from rewardnets.plugin_registry.registry import registry
 from rewardnets.version import __version__ as __version__
@@ -99,11 +99,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _LAZY_CORE:
         return getattr(importlib.import_module(_LAZY_CORE[name]), name)
-    if not name.startswith("_"):
-        entry = registry.find(name)
-        if entry is not None:
-            return entry.obj
-    raise AttributeError(f"module 'rewardnets' has no attribute {name!r}")
+    return registry.attribute("rewardnets", name, PLUGIN_NAMES)
 
 
 def __dir__() -> list[str]:

@@ -68,6 +68,7 @@ _KIND_LABELS = {
     "potential": "shaping potential",
     "norm_layer": "normalisation layer",
     "reward_type": "reward type",
+    "command": "CLI command",
 }
 
 

@@ -30,8 +30,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if not name.startswith("_"):
-        entry = registry.find(name)
-        if entry is not None and entry.kind in ("reward_net", "wrapper", "potential"):
-            return entry.obj
-    raise AttributeError(f"module 'rewardnets.reward_nets' has no attribute {name!r}")
+    from rewardnets import PLUGIN_NAMES
+
+    if name not in PLUGIN_NAMES:
+        entry = registry.find(name) if not name.startswith("_") else None
+        if entry is None or entry.kind not in ("reward_net", "wrapper", "potential"):
+            raise AttributeError(f"module 'rewardnets.reward_nets' has no attribute {name!r}")
+    return registry.attribute("rewardnets.reward_nets", name, PLUGIN_NAMES)

@@ -1,7 +1,7 @@
 """Conformance checks for plugin authors: ``check_reward_net``.
 
-A stable import path; the code lives in :mod:`rewardnets.framework.checks`.
+A stable import path; the code lives in :mod:`rewardnets.apps.checks`.
 """
 
-from rewardnets.framework.checks import *  # noqa: F403
-from rewardnets.framework.checks import __all__ as __all__
+from rewardnets.apps.checks import *  # noqa: F403
+from rewardnets.apps.checks import __all__ as __all__

@@ -23,47 +23,27 @@ import numpy as np
 from rewardnets import RewardNet, RewardNetWrapper, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.serialize import (
+    NetRewardFn,
     RewardFn,
+    RewardOptionError,
     RewardTypeError,
-    check_spaces,
-    load,
+    load_reward_net,
     wrapper_stack,
 )
 from rewardnets_plugins.ensemble import AddSTDRewardWrapper
 from rewardnets_plugins.normalization import NormalizedRewardNet
 from rewardnets_plugins.shaping import ShapedRewardNet
 
-__all__ = ["NetRewardFn"]
+__all__ = [
+    "load_normalized",
+    "load_shaped",
+    "load_std_added",
+    "load_unnormalized",
+    "load_unshaped",
+    "load_zero",
+]
 
 _LOAD_OPTIONS = ("device", "trust_pickle")
-
-
-class NetRewardFn:
-    """A reward function backed by a reward net.
-
-    Attributes:
-        reward_net: The net whose ``predict_processed`` (or ``predict``) gives
-            the reward (for example, to save statistics updated with
-            ``update_stats=True``).
-        method: ``"predict_processed"`` or ``"predict"``.
-        kwargs: Keyword arguments passed to every call.
-    """
-
-    def __init__(
-        self, reward_net: RewardNet, method: str = "predict_processed", **kwargs: Any
-    ) -> None:
-        self.reward_net = reward_net
-        self.method = method
-        self.kwargs = kwargs
-
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        """Return the rewards of a batch of transitions."""
-        predict = getattr(self.reward_net, self.method)
-        return predict(obs, acts, next_obs, dones, **self.kwargs)
-
-    def __repr__(self) -> str:
-        stack = " > ".join(wrapper_stack(self.reward_net))
-        return f"NetRewardFn({stack}.{self.method}, {self.kwargs})"
 
 
 def _split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,9 +59,7 @@ def _split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
 
 
 def _load(reward_path: Any, venv: Any, options: Mapping[str, Any]) -> RewardNet:
-    net = load(reward_path, device=options["device"], trust_pickle=options["trust_pickle"])
-    check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
-    return net
+    return load_reward_net(reward_path, venv, **options)
 
 
 def _predict_processed_options(net: RewardNet) -> set[str]:
@@ -103,7 +81,7 @@ def _check_call_options(reward_type: str, net: RewardNet, options: Mapping[str, 
     known = {"update_stats", *_predict_processed_options(net)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise TypeError(
+        raise RewardOptionError(
             f"Reward type {reward_type!r} got unexpected options {unknown}; it takes "
             f"{', '.join(sorted({*_LOAD_OPTIONS, *known}))}."
         )
@@ -158,7 +136,7 @@ def load_normalized(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
             " Use RewardNet_unnormalized (or RewardNet_shaped) for a net without one.",
         )
     _check_call_options("RewardNet_normalized", net, options)
-    return NetRewardFn(net, **{"update_stats": False, **options})
+    return NetRewardFn(net, **options)
 
 
 def load_unnormalized(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
@@ -219,7 +197,7 @@ def load_std_added(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
             " Wrap the ensemble before saving: AddSTDRewardWrapper(ensemble, default_alpha=...).",
         )
     _check_call_options("RewardNet_std_added", found, options)
-    return NetRewardFn(found, **{"update_stats": False, **options})
+    return NetRewardFn(found, **options)
 
 
 def _zeros(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
@@ -230,7 +208,8 @@ def _zeros(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
 
 def load_zero(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
     """A reward of zero for every transition; the file is not read."""
-    _ignore_options("zero", kwargs)
+    _, options = _split_options(kwargs)
+    _ignore_options("zero", options)
     return _zeros
 
 

@@ -139,6 +139,7 @@ def train_policy(
     *,
     reward_type: str | None = None,
     reward_path: str | Path | None = None,
+    reward_kwargs: dict[str, Any] | None = None,
     algo: str = "ppo",
     timesteps: int = 50_000,
     seed: int = 0,
@@ -156,6 +157,7 @@ def train_policy(
         reward_type: A reward type for :func:`rewardnets.load_reward`; with
             ``reward_path``. Both None: train on the env's own reward.
         reward_path: The saved reward net.
+        reward_kwargs: Options of the reward type, passed to ``load_reward``.
         algo: ``"ppo"`` or ``"sac"`` (SAC needs continuous actions).
         timesteps: Environment steps of training.
         seed: Seeds the envs, the algorithm and the evaluation.
@@ -190,7 +192,7 @@ def train_policy(
     if reward_type is not None:
         from rewardnets.serialize import load_reward
 
-        reward_fn = load_reward(reward_type, str(reward_path), venv)
+        reward_fn = load_reward(reward_type, str(reward_path), venv, **(reward_kwargs or {}))
         # SB3 resets the env when learning starts; no reset here as well.
         wrapped = RewardVecEnvWrapper(venv, reward_fn, reset_on_init=False)
         callbacks.append(wrapped.make_log_callback())

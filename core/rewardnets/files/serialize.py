@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -50,16 +51,18 @@ from rewardnets.files.imitation import ImitationObject, convert
 from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space_to_json
 from rewardnets.files.unpickler import imported_module_class, load_torch_file
 from rewardnets.framework.build import _name_and_kwargs, build_reward_net, normalize_config
-from rewardnets.framework.configurable import SpecError
 from rewardnets.framework.preprocessing import is_image_space
 from rewardnets.framework.reward_net import RewardNet, RewardNetWrapper
 from rewardnets.framework.spec import reward_net_spec
+from rewardnets.plugin_registry.configurable import SpecError
 from rewardnets.plugin_registry.registry import registry
 from rewardnets.version import __version__
 
 __all__ = [
     "MissingPluginError",
+    "NetRewardFn",
     "RewardFn",
+    "RewardOptionError",
     "RewardTypeError",
     "SerializationError",
     "SpaceDifferenceWarning",
@@ -70,6 +73,7 @@ __all__ = [
     "check_spaces",
     "load",
     "load_reward",
+    "load_reward_net",
     "read_bytes",
     "save",
     "wrapper_stack",
@@ -87,6 +91,10 @@ class RewardTypeError(RewardNetsError, TypeError, ValueError):
     A ``TypeError``, as ``imitation``'s structure errors are (and a
     ``ValueError``, as in earlier rewardnets releases).
     """
+
+
+class RewardOptionError(RewardNetsError, TypeError):
+    """A reward type was given an option it does not take; the message lists those it does."""
 
 
 class SpaceDifferenceWarning(UserWarning):
@@ -314,18 +322,37 @@ def _check_requirements(meta: Mapping[str, Any], where: str) -> None:
         try:
             registry.entry(kind, name)
         except UnknownNameError:
-            dist = req.get("distribution")
-            version = req.get("version")
-            origin = f"distribution {dist!r}" + (f" {version}" if version else "")
-            hint = f"pip install {dist}" if dist else "register the plugin that provides it"
-            missing.append(f"{kind.replace('_', ' ')} {name!r} (from {origin}; {hint})")
+            missing.append(_missing_requirement(kind, name, req))
         except (ValueError, PluginConflictError):
             continue
     if missing:
         raise MissingPluginError(
-            f"{where} needs plugins that are not installed or are disabled: "
-            f"{'; '.join(missing)}. Run `rewardnets plugins` to see what is installed."
+            f"{where} needs plugins that are not available: "
+            f"{'; '.join(missing)}. Run `rewardnets plugins` to see every plugin."
         )
+
+
+#: A valid distribution name (PEP 508), the only kind printed in a `pip install` hint.
+_DISTRIBUTION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+
+
+def _missing_requirement(kind: str, name: str, req: Mapping[str, Any]) -> str:
+    """Say why a required name is missing: not installed, disabled, or broken."""
+    dist, version = req.get("distribution"), req.get("version")
+    what = f"{kind.replace('_', ' ')} {name!r}"
+    if not isinstance(dist, str) or not _DISTRIBUTION_NAME.match(dist):
+        shown = "no distribution" if dist is None else f"a distribution written as {dist!r}"
+        return f"{what} (the file names {shown}; register the plugin that provides it)"
+    origin = f"distribution {dist!r}" + (f" {version}" if isinstance(version, str) else "")
+    states = [p for p in registry.plugin_of(dist) if p.status != "loaded"]
+    if any(p.status == "disabled" for p in states):
+        return (
+            f"{what} (from {origin}, installed but disabled by REWARDNETS_PLUGINS/_DISABLE_PLUGINS)"
+        )
+    broken = [p for p in states if p.status == "broken"]
+    if broken:
+        return f"{what} (from {origin}, installed but broken: {broken[0].error})"
+    return f"{what} (from {origin}, not installed; pip install {dist})"
 
 
 def _load_rewardnets(data: bytes, where: str) -> RewardNet:
@@ -592,6 +619,82 @@ class ValidateRewardFn:
         return f"<reward function {label}{self.reward_fn!r}>"
 
 
+class NetRewardFn:
+    """A reward function backed by a reward net: what a reward-type loader returns.
+
+    Calls ``reward_net.<method>(obs, acts, next_obs, dones, **kwargs)``. For
+    ``method="predict_processed"``, ``update_stats`` defaults to False, so
+    evaluating the reward never changes the net's statistics.
+
+    Args:
+        reward_net: The net whose output is the reward.
+        method: ``"predict_processed"`` (post-processing included) or
+            ``"predict"`` (the net's plain reward).
+        **kwargs: Passed to every call.
+
+    Attributes:
+        reward_net: The net (for example, to save statistics updated with
+            ``update_stats=True``).
+        method: The method called.
+        kwargs: The keyword arguments of every call.
+    """
+
+    def __init__(
+        self, reward_net: RewardNet, method: str = "predict_processed", **kwargs: Any
+    ) -> None:
+        if not isinstance(reward_net, RewardNet):
+            raise TypeError(f"Expected a RewardNet, got {type(reward_net).__name__}.")
+        if method not in ("predict_processed", "predict"):
+            raise ValueError(f"Expected method 'predict_processed' or 'predict', got {method!r}.")
+        if method == "predict_processed":
+            kwargs = {"update_stats": False, **kwargs}
+        self.reward_net = reward_net
+        self.method = method
+        self.kwargs = kwargs
+
+    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        """Return the rewards of a batch of transitions."""
+        predict = getattr(self.reward_net, self.method)
+        return predict(obs, acts, next_obs, dones, **self.kwargs)
+
+    def __repr__(self) -> str:
+        stack = " > ".join(wrapper_stack(self.reward_net))
+        return f"NetRewardFn({stack}.{self.method}, {self.kwargs})"
+
+
+def load_reward_net(
+    reward_path: PathLike,
+    venv: Any,
+    *,
+    device: str | torch.device | None = None,
+    trust_pickle: bool = False,
+) -> RewardNet:
+    """Load the net of a reward-type loader: :func:`load`, then :func:`check_spaces`.
+
+    Every built-in reward type reads its file this way; a plugin's loader
+    should too, so that its type honours ``device`` and ``trust_pickle`` and
+    refuses a net saved for other spaces, like the others.
+
+    Args:
+        reward_path: The file.
+        venv: The environment the reward is for.
+        device: Where to put the net; ``None`` means the CPU.
+        trust_pickle: See :func:`load`.
+
+    Returns:
+        The net, its spaces checked against ``venv``'s.
+
+    Raises:
+        SpaceMismatchError: The net's spaces differ from ``venv``'s in structure.
+        TypeError: ``trust_pickle`` is not a bool.
+    """
+    if not isinstance(trust_pickle, bool):
+        raise TypeError(f"Expected trust_pickle to be True or False, got {trust_pickle!r}.")
+    net = load(reward_path, device=device, trust_pickle=trust_pickle)
+    check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
+    return net
+
+
 def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: Any) -> RewardFn:
     """Load a saved reward net as a reward function for ``venv``.
 
@@ -637,4 +740,8 @@ def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: An
             f"The loader of reward type {reward_type!r} returned a {type(fn).__name__}; "
             "expected a callable reward function."
         )
+    net = getattr(fn, "reward_net", None)
+    if isinstance(net, RewardNet) and not isinstance(fn, NetRewardFn):
+        # A plugin's reward function that exposes its net: check it like ours.
+        check_spaces(net, venv, where=f"The reward net of reward type {reward_type!r}")
     return ValidateRewardFn(fn, reward_type)

@@ -6,15 +6,16 @@ The forms :func:`build_reward_net` accepts are documented in ``docs/config.md``.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from gymnasium import spaces
 from torch import nn
 
-from rewardnets.framework.configurable import SpecError
 from rewardnets.framework.reward_net import ForwardWrapper, PredictProcessedWrapper, RewardNet
 from rewardnets.framework.spec import _takes_base
+from rewardnets.plugin_registry.configurable import SpecError
 from rewardnets.plugin_registry.registry import import_object, registry
 
 __all__ = ["build_reward_net", "normalize_config"]
@@ -27,6 +28,15 @@ def normalize_config(config: Any) -> dict[str, Any]:
         SpecError: The config has an unknown form or keys.
     """
     if isinstance(config, str):
+        text = config.strip()
+        if text[:1] in ("{", "["):  # JSON text, e.g. from a CLI flag or an env variable
+            try:
+                config = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SpecError(
+                    f"The config {config!r} starts like JSON but is not valid JSON: {exc}."
+                ) from exc
+            return normalize_config(config)
         return {"net": config, "kwargs": {}, "wrappers": []}
     if isinstance(config, (list, tuple)):
         if not config:
@@ -85,7 +95,8 @@ def build_reward_net(
     Args:
         config: A net name (``"BasicRewardNet"``), a list ``[net, wrapper, ...]``
             or a dict ``{"net": ..., "kwargs": {...}, "wrappers": [...]}``; each
-            wrapper a name, ``{"name": ..., "kwargs": {...}}`` or ``{name: kwargs}``.
+            wrapper a name, ``{"name": ..., "kwargs": {...}}`` or ``{name: kwargs}``;
+            or any of these as JSON text (a string starting with ``{`` or ``[``).
         observation_space: The observation space of the env.
         action_space: The action space of the env.
         allow_import: Whether ``"package.module:Name"`` strings may import their

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,11 +11,12 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardnets.framework.configurable import Configurable
 from rewardnets.framework.inference import predict_tensor, to_numpy
 from rewardnets.framework.networks import rename_state_dict_keys
 from rewardnets.framework.preprocessing import TensorTree, _flags_tensor, make_preprocessor
 from rewardnets.framework.spec import reward_net_spec
+from rewardnets.plugin_registry.configurable import Configurable
+from rewardnets.plugin_registry.registry import registry
 
 __all__ = [
     "ForwardWrapper",
@@ -367,3 +369,42 @@ class RewardNetWithVariance(RewardNet):
         **kwargs: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the mean and variance of the reward, each numpy ``(batch,)``."""
+
+
+def _describe(obj: Any) -> str:
+    return f"the class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+
+
+def _subclass_check(base: type, what: str) -> Callable[[Any], str | None]:
+    def check(obj: Any) -> str | None:
+        if isinstance(obj, type) and issubclass(obj, base):
+            return None
+        return f"expected {what}, got {_describe(obj)}"
+
+    return check
+
+
+def _callable_check(what: str) -> Callable[[Any], str | None]:
+    def check(obj: Any) -> str | None:
+        return None if callable(obj) else f"expected {what}, got {_describe(obj)}"
+
+    return check
+
+
+# What each kind of contribution must be; the registry checks every registration.
+registry.set_kind_check(
+    "reward_net", _subclass_check(RewardNet, "a subclass of rewardnets.RewardNet")
+)
+registry.set_kind_check(
+    "wrapper", _subclass_check(RewardNetWrapper, "a subclass of rewardnets.RewardNetWrapper")
+)
+registry.set_kind_check(
+    "potential", _subclass_check(nn.Module, "a subclass of torch.nn.Module built as cls(space)")
+)
+registry.set_kind_check(
+    "norm_layer",
+    _callable_check("a class or factory called as layer(num_features) -> nn.Module"),
+)
+registry.set_kind_check(
+    "reward_type", _callable_check("a loader called as loader(reward_path, venv, **kwargs)")
+)

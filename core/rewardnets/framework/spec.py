@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from rewardnets.framework.configurable import SpecError, init_kwargs
+from rewardnets.plugin_registry.configurable import SpecError, init_kwargs
 from rewardnets.plugin_registry.registry import registry
 
 __all__ = ["reward_net_spec"]
@@ -54,19 +54,27 @@ def reward_net_spec(net: Any) -> dict[str, Any]:
             0,
             {
                 "name": _class_name("wrapper", type(net)),
-                "kwargs": _encode_kwargs(net, skip=("base",)),
+                "kwargs": _encode_kwargs(net, positional=1),  # the base
             },
         )
         net = net.base
     return {
         "net": _class_name("reward_net", type(net)),
-        "kwargs": _encode_kwargs(net, skip=("observation_space", "action_space")),
+        "kwargs": _encode_kwargs(net, positional=2),  # the spaces
         "wrappers": wrappers,
     }
 
 
-def _encode_kwargs(obj: Any, skip: Sequence[str]) -> dict[str, Any]:
+def _encode_kwargs(obj: Any, positional: int) -> dict[str, Any]:
+    """Encode ``obj``'s constructor arguments but the first ``positional`` ones.
+
+    Those (the spaces of a net, the space of a potential, the base of a
+    wrapper) are given positionally when the spec is built, whatever their
+    parameter names.
+    """
     refs = getattr(type(obj), "config_refs", {})
+    parameters = list(inspect.signature(type(obj).__init__).parameters)[1:]
+    skip = set(parameters[:positional])
     out = {}
     for name, value in init_kwargs(obj).items():
         if name in skip:
@@ -84,7 +92,7 @@ def _encode(value: Any, ref: str | None, where: str) -> Any:
     if ref == "potential":
         return {
             "name": _class_name("potential", type(value)),
-            "kwargs": _encode_kwargs(value, skip=("observation_space",)),
+            "kwargs": _encode_kwargs(value, positional=1),  # the space
         }
     if ref in ("norm_layer", "object"):
         if value is None:

@@ -15,6 +15,7 @@ __all__ = [
     "Register",
     "hookimpl",
     "hookspec",
+    "register_commands",
     "register_norm_layers",
     "register_potentials",
     "register_reward_nets",
@@ -56,3 +57,8 @@ def register_norm_layers(register: Register) -> None:
 @hookspec
 def register_reward_types(register: Register) -> None:
     """Register reward types: ``loader(reward_path, venv, **kwargs) -> RewardFn``."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register command-line commands: ``click`` commands added to ``rewardnets``."""

@@ -83,3 +83,25 @@ def parse_json_object(text: str | None, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise click.BadParameter(f"{what} must be a JSON object, got {text!r}")
     return value
+
+
+def parse_key_values(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    """Parse ``key=value`` options (values read as JSON when they are, else strings).
+
+    ``clip=0.3`` gives ``{"clip": 0.3}``, ``update_stats=true`` ``{"update_stats": True}``,
+    ``mode=fast`` ``{"mode": "fast"}``; one item may also be a whole JSON object.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            out.update(parse_json_object(item, what))
+            continue
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{what} takes key=value, got {item!r}")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from rewardnets.apps.cli._common import env_option, friendly_errors, parse_json_object
+from rewardnets.apps.cli._common import (
+    env_option,
+    friendly_errors,
+    parse_json_object,
+    parse_key_values,
+)
 
 
 @click.command("train-policy")
@@ -22,6 +27,13 @@ from rewardnets.apps.cli._common import env_option, friendly_errors, parse_json_
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The saved reward net.",
+)
+@click.option(
+    "--reward-kwargs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the reward type, passed to load_reward (repeatable), e.g. "
+    "update_stats=true or clip=0.3; values are read as JSON when they are.",
 )
 @click.option("--algo", type=click.Choice(["ppo", "sac"]), default="ppo", show_default=True)
 @click.option("--timesteps", default=50_000, show_default=True, type=int)
@@ -51,6 +63,7 @@ def train_policy(
     env_id: str,
     reward_type: str | None,
     reward_path: Path | None,
+    reward_kwargs: tuple[str, ...],
     algo: str,
     timesteps: int,
     seed: int,
@@ -76,6 +89,7 @@ def train_policy(
         env_id,
         reward_type=reward_type,
         reward_path=reward_path,
+        reward_kwargs=parse_key_values(reward_kwargs, "--reward-kwargs"),
         algo=algo,
         timesteps=timesteps,
         seed=seed,

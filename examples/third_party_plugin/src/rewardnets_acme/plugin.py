@@ -8,11 +8,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-import rewardnets
 from rewardnets import ForwardWrapper, PredictProcessedWrapper, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.preprocessing import TensorTree, flat_dim
-from rewardnets.serialize import check_spaces
+from rewardnets.serialize import load_reward_net
 
 
 def _flat(x: TensorTree) -> torch.Tensor:
@@ -84,8 +83,7 @@ def load_clipped(
 
     Statistics stay frozen; ``device`` and ``trust_pickle`` go to ``rewardnets.load``.
     """
-    net = rewardnets.load(reward_path, **kwargs)
-    check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
+    net = load_reward_net(reward_path, venv, **kwargs)
 
     def clipped(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
         reward = net.predict_processed(obs, acts, next_obs, dones, update_stats=False)
