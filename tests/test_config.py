@@ -222,7 +222,7 @@ def test_spec_of_spaces_is_not_included_and_dtype_is_kept() -> None:
 
 def test_untrusted_data_cannot_name_a_function_to_call() -> None:
     config = {"net": "BasicRewardNet", "kwargs": {"activation": "os:getcwd"}}
-    with pytest.raises(SpecError, match=r"not an nn\.Module class"):
+    with pytest.raises(SpecError, match=r"expected an nn\.Module class"):
         build_reward_net(config, OBS, ACT, allow_import=False)
     # Trusted (a user's own config): the escape hatch stays open.
     trusted = {"net": "BasicRewardNet", "kwargs": {"activation": "torch.nn:SiLU"}}

@@ -13,7 +13,12 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from rewardnets.framework.reward_net import ForwardWrapper, PredictProcessedWrapper, RewardNet
+from rewardnets.framework.reward_net import (
+    ForwardWrapper,
+    PredictProcessedWrapper,
+    RewardNet,
+    RewardNetWrapper,
+)
 from rewardnets.framework.spec import _takes_base
 from rewardnets.plugin_registry.configurable import SpecError
 from rewardnets.plugin_registry.registry import import_object, registry
@@ -122,7 +127,7 @@ def build_reward_net(
             f"{spec['net']!r} under 'wrappers'."
         )
     wrappers = [_name_and_kwargs(w, "a wrapper") for w in spec["wrappers"]]
-    classes = [registry.resolve("wrapper", name, allow_import=allow_import) for name, _ in wrappers]
+    classes = [_resolve("wrapper", name, allow_import) for name, _ in wrappers]
     _check_order([name for name, _ in wrappers], classes, ForwardWrapper, PredictProcessedWrapper)
     kwargs = _decode_kwargs(net_cls, spec["kwargs"], observation_space, action_space, allow_import)
     net = _call(net_cls, spec["net"], observation_space, action_space, **kwargs)
@@ -208,23 +213,53 @@ def _is_module_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, nn.Module)
 
 
-def _resolve(kind: str | None, ref: Any, allow_import: bool) -> Any:
-    """Resolve a name or import string; untrusted data may import nothing but modules.
+#: What a name of each kind must resolve to: a subclass of this class.
+_EXPECTED_CLASS: dict[str | None, tuple[type, str]] = {
+    "reward_net": (RewardNet, "a RewardNet subclass"),
+    "wrapper": (RewardNetWrapper, "a RewardNetWrapper subclass"),
+    "potential": (nn.Module, "an nn.Module subclass"),
+    "norm_layer": (nn.Module, "an nn.Module subclass"),
+    None: (nn.Module, "an nn.Module class"),
+}
 
-    With ``allow_import=False`` (data from a file), an import string must name an
-    ``nn.Module`` class of an already-imported module: a function named by data
-    is never called.
+
+def _resolve(kind: str | None, ref: Any, allow_import: bool) -> Any:
+    """Resolve a name or import string to an object of the right kind.
+
+    A registered name gives the registered object (its kind was checked when
+    it was registered). An import string must give a class of the kind the
+    position needs — a wrapper a ``RewardNetWrapper`` subclass, a net a
+    ``RewardNet`` subclass, anything else an ``nn.Module`` class — checked
+    before anything is called. With ``allow_import=False`` (data from a file)
+    its module must already be imported, and nothing is imported on the way.
     """
-    if kind is None:
-        obj = import_object(ref, allow_import=allow_import)
-    else:
-        obj = registry.resolve(kind, ref, allow_import=allow_import)
     is_import_string = (
         isinstance(ref, str) and ":" in ref and (kind is None or ref not in registry.names(kind))
     )
-    if not allow_import and is_import_string and not _is_module_class(obj):
-        raise SpecError(
-            f"{ref!r} is not an nn.Module class. Data loaded without trust may name only "
-            "registered objects and nn.Module classes of already-imported modules."
-        )
+    try:
+        if kind is None or is_import_string:
+            obj = import_object(ref, allow_import=allow_import)
+        else:
+            obj = registry.resolve(kind, ref, allow_import=allow_import)
+    except (ValueError, AttributeError, ImportError) as exc:
+        raise SpecError(f"Cannot resolve {ref!r}: {exc}") from exc
+    # A trusted config may name a factory function as a norm layer or an
+    # activation; data from a file may name only classes.
+    factory_ok = allow_import and kind in (None, "norm_layer") and callable(obj)
+    if is_import_string and not factory_ok:
+        base, what = _EXPECTED_CLASS[kind]
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            trust = (
+                " Data loaded without trust may name only registered objects and classes "
+                "of already-imported modules."
+                if not allow_import
+                else ""
+            )
+            raise SpecError(f"{ref!r} is {_describe(obj)}; expected {what} here.{trust}")
     return obj
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    return f"a {type(obj).__name__}"

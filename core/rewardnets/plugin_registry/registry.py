@@ -29,10 +29,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import inspect
 import os
 import sys
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -738,14 +740,21 @@ def import_object(ref: str, *, allow_import: bool = True) -> Any:
 
     Args:
         ref: The import string.
-        allow_import: When false, the module must already be imported.
+        allow_import: When false (data from a file), the module must already
+            be imported, and each name is looked up statically, in the
+            module's namespace and the classes' dicts: a module's lazy
+            ``__getattr__`` (``torch:_dynamo``) is never triggered, so nothing
+            is imported.
 
     Raises:
         ValueError: ``ref`` is malformed, or its module is not imported and
             ``allow_import`` is false.
         ImportError: The module cannot be imported.
-        AttributeError: The module has no such attribute.
+        AttributeError: The module has no such attribute (without import: no
+            such attribute defined yet).
     """
+    if not isinstance(ref, str):
+        raise ValueError(f"Expected an import string 'package.module:Name', got {ref!r}.")
     module_name, _, qualname = ref.partition(":")
     if not module_name or not qualname:
         raise ValueError(f"Expected an import string 'package.module:Name', got {ref!r}.")
@@ -762,10 +771,16 @@ def import_object(ref: str, *, allow_import: bool = True) -> Any:
     obj: Any = module
     for part in qualname.split("."):
         try:
-            obj = getattr(obj, part)
-        except AttributeError as exc:
+            if allow_import:
+                obj = getattr(obj, part)
+            elif isinstance(obj, types.ModuleType):
+                obj = vars(obj)[part]
+            else:
+                obj = inspect.getattr_static(obj, part)
+        except (AttributeError, KeyError) as exc:
+            defined = "" if allow_import else " defined (data never triggers a lazy import)"
             raise AttributeError(
-                f"Module {module_name!r} has no attribute {qualname!r} (from {ref!r})."
+                f"Module {module_name!r} has no attribute {qualname!r}{defined} (from {ref!r})."
             ) from exc
     return obj
 
