@@ -9,11 +9,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from gymnasium import spaces
 
 import rewardnets
+import rewardnets.serialize
 from rewardnets import SpecError, build_reward_net
 
 OBS, ACT = spaces.Box(-1.0, 1.0, (3,)), spaces.Discrete(2)
@@ -102,3 +104,21 @@ def test_an_unresolvable_import_string_is_a_spec_error() -> None:
     ]
     with pytest.raises(SpecError, match="Cannot resolve 'no_such_xyz:f'"):
         build_reward_net(config, OBS, ACT)
+
+
+def test_a_pickle_whose_wrapper_is_its_own_base_is_refused(tmp_path: Path) -> None:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    base = rewardnets.BasicRewardNet(venv.observation_space, venv.action_space)
+    net = rewardnets.NormalizedRewardNet(base)
+    net._modules["base"] = net  # a hostile file can hold exactly this
+    torch.save(net, tmp_path / "cyclic.pt")
+    for load in (
+        lambda: rewardnets.load(tmp_path / "cyclic.pt"),
+        lambda: rewardnets.load_reward("RewardNet_normalized", tmp_path / "cyclic.pt", venv),
+    ):
+        with pytest.raises(rewardnets.serialize.SerializationError, match="contains itself"):
+            load()

@@ -68,6 +68,7 @@ __all__ = [
     "SpaceDifferenceWarning",
     "SpaceMismatchError",
     "UnsafePickleError",
+    "MAX_STACK_DEPTH",
     "UnsafeSpecError",
     "ValidateRewardFn",
     "check_spaces",
@@ -424,7 +425,39 @@ def _load_torch(
             f"{where} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
             f"RewardNet.{hint}"
         )
+    _check_module_tree(obj, where)
+    try:
+        wrapper_stack(obj)
+    except SerializationError as exc:
+        raise SerializationError(f"{where}: {exc}") from exc
     return obj
+
+
+def _check_module_tree(net: torch.nn.Module, where: str) -> None:
+    """Refuse a module graph with a cycle (torch would recurse without end on it)."""
+    on_path: set[int] = set()
+    stack: list[tuple[torch.nn.Module, bool]] = [(net, True)]
+    while stack:
+        module, entering = stack.pop()
+        if not entering:
+            on_path.discard(id(module))
+            continue
+        if id(module) in on_path:
+            raise SerializationError(
+                f"{where}: the module {type(module).__name__} contains itself; a reward net's "
+                "modules must form a tree."
+            )
+        if len(on_path) > 4 * MAX_STACK_DEPTH:
+            raise SerializationError(f"{where}: the modules nest too deep; it is refused.")
+        on_path.add(id(module))
+        stack.append((module, False))
+        children = vars(module).get("_modules")
+        if not isinstance(children, Mapping):
+            raise SerializationError(
+                f"{where}: a {type(module).__name__} without its submodule table; expected "
+                "a complete nn.Module."
+            )
+        stack.extend((child, True) for child in children.values() if child is not None)
 
 
 def load(
@@ -473,10 +506,30 @@ def load(
 
 
 # ------------------------------------------------------------------ reward functions
+#: The most wrappers a stack may have; deeper (or cyclic) stacks are refused.
+MAX_STACK_DEPTH = 64
+
+
 def wrapper_stack(net: Any) -> list[str]:
-    """Return the class names of ``net``'s wrapper stack, outermost first."""
-    names = []
+    """Return the class names of ``net``'s wrapper stack, outermost first.
+
+    Raises:
+        SerializationError: The stack is cyclic (a wrapper is its own base,
+            as a hostile pickle can make it) or deeper than
+            :data:`MAX_STACK_DEPTH`.
+    """
+    names: list[str] = []
+    seen: set[int] = set()
     while True:
+        if id(net) in seen:
+            raise SerializationError(
+                f"The wrapper stack {' > '.join(names)} is cyclic: a wrapper is its own base."
+            )
+        if len(names) >= MAX_STACK_DEPTH:
+            raise SerializationError(
+                f"The wrapper stack is deeper than {MAX_STACK_DEPTH} wrappers; it is refused."
+            )
+        seen.add(id(net))
         names.append(type(net).__name__)
         if not isinstance(net, RewardNetWrapper):
             return names

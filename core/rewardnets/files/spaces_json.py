@@ -163,16 +163,31 @@ def _dtype(data: Mapping[str, Any], where: str) -> str:
     return dtype
 
 
-def space_from_json(data: Any, where: str = "space") -> spaces.Space[Any]:
+#: The deepest nesting of Dict spaces a file may hold.
+MAX_SPACE_DEPTH = 16
+#: The most elements a Box of a file may have (its bounds are held in memory).
+MAX_SPACE_ELEMENTS = 1 << 24
+
+
+def space_from_json(data: Any, where: str = "space", *, _depth: int = 0) -> spaces.Space[Any]:
     """Build the space that :func:`space_to_json` wrote.
+
+    Sizes are checked before anything is allocated: a Box has at most
+    :data:`MAX_SPACE_ELEMENTS` elements, Dict spaces nest at most
+    :data:`MAX_SPACE_DEPTH` deep.
 
     Args:
         data: The JSON data.
         where: How error messages name the data.
 
     Raises:
-        SpaceCodecError: ``data`` does not describe a supported space.
+        SpaceCodecError: ``data`` does not describe a supported space, or is too large.
     """
+    if _depth > MAX_SPACE_DEPTH:
+        raise SpaceCodecError(
+            f"{where}: Dict spaces nested more than {MAX_SPACE_DEPTH} deep; a file this deep "
+            "is refused."
+        )
     if not isinstance(data, Mapping) or not isinstance(data.get("type"), str):
         raise SpaceCodecError(f"{where}: expected a dict with a 'type' key, got {data!r}.")
     kind = data["type"]
@@ -180,6 +195,11 @@ def space_from_json(data: Any, where: str = "space") -> spaces.Space[Any]:
         if kind == "Box":
             shape_list = _int_list(data.get("shape"), f"{where}.shape")
             shape = tuple(int(s) for s in shape_list)
+            if any(n < 0 for n in shape) or math.prod(shape) > MAX_SPACE_ELEMENTS:
+                raise SpaceCodecError(
+                    f"{where}: a Box of shape {shape}; expected non-negative sizes and at most "
+                    f"{MAX_SPACE_ELEMENTS} elements."
+                )
             dtype = _dtype(data, where)
             low = _decode_array(data.get("low"), shape, dtype, f"{where}.low")
             high = _decode_array(data.get("high"), shape, dtype, f"{where}.high")
@@ -207,7 +227,10 @@ def space_from_json(data: Any, where: str = "space") -> spaces.Space[Any]:
                     f"{where}: expected 'spaces' to be a list of [key, space] pairs, got {items!r}."
                 )
             return spaces.Dict(
-                {key: space_from_json(sub, f"{where}[{key!r}]") for key, sub in items}
+                {
+                    key: space_from_json(sub, f"{where}[{key!r}]", _depth=_depth + 1)
+                    for key, sub in items
+                }
             )
     except SpaceCodecError:
         raise
