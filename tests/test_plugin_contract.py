@@ -324,6 +324,7 @@ def test_broken_plugins_say_what_failed_where(tmp_path: Path) -> None:
     install(tmp_path, "hook-dist", "hook_plugin", BROKEN_HOOK)
     install(tmp_path, "wrongkind-dist", "wrongkind_plugin", WRONG_KIND)
     install(tmp_path, "misspelt-dist", "misspelt_plugin", MISSPELT)
+    install(tmp_path, "exiting-dist", "exiting_plugin", "import sys\nsys.exit(3)\n")
     code = """
         import json, warnings
         warnings.simplefilter("ignore")
@@ -341,6 +342,8 @@ def test_broken_plugins_say_what_failed_where(tmp_path: Path) -> None:
     assert "wrongkind_plugin" in wrong["error"] and "a function" in wrong["error"]
     assert "Did you mean 'register_reward_nets'" in info["misspelt_plugin"]["error"]
     assert info["mlp"]["status"] == "loaded"
+    assert info["exiting_plugin"]["status"] == "broken"
+    assert "SystemExit: 3" in info["exiting_plugin"]["error"]
 
     cli = "import sys; from rewardnets.cli import main; sys.argv = ['rewardnets', *sys.argv[1:]]; main()"
     verbose = run(tmp_path, cli, "plugins", "--verbose")
