@@ -30,6 +30,7 @@ LAYERS = [
 PUBLIC = {
     "rewardnets",
     "rewardnets.errors",
+    "rewardnets.export",
     "rewardnets.hookspecs",
     "rewardnets.networks",
     "rewardnets.preprocessing",
