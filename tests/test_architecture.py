@@ -31,6 +31,7 @@ PUBLIC = {
     "rewardnets",
     "rewardnets.cli",
     "rewardnets.errors",
+    "rewardnets.export",
     "rewardnets.hookspecs",
     "rewardnets.networks",
     "rewardnets.preprocessing",

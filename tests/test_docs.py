@@ -43,6 +43,7 @@ def test_examples_in_docs_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mo
 
 PUBLIC_MODULES = [
     "rewardnets",
+    "rewardnets.export",
     "rewardnets.reward_nets",
     "rewardnets.networks",
     "rewardnets.preprocessing",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,26 +92,25 @@ def test_json_output(files: dict[str, Path], fmt: str) -> None:
 
 
 def test_file_needing_a_missing_plugin_is_still_described(
-    files: dict[str, Path], tmp_path: Path
+    files: dict[str, Path], tmp_path: Path, edit_document: Callable[..., Path]
 ) -> None:
-    with zipfile.ZipFile(files["rewardnets"]) as archive:
-        content = {name: archive.read(name) for name in archive.namelist()}
-    spec = json.loads(content["spec.json"])
-    spec["wrappers"].append({"name": "ClipRewardWrapper", "kwargs": {}})
-    meta = json.loads(content["metadata.json"])
-    meta["requires"].append(
-        {
-            "kind": "wrapper",
-            "name": "ClipRewardWrapper",
-            "distribution": "clip-nets",
-            "version": "1.0",
-        }
-    )
-    content["spec.json"] = json.dumps(spec).encode()
-    content["metadata.json"] = json.dumps(meta).encode()
-    with zipfile.ZipFile(tmp_path / "needs.rn", "w") as archive:
-        for name, data in content.items():
-            archive.writestr(name, data)
+    def spec(data: dict[str, Any]) -> dict[str, Any]:
+        data["wrappers"].append({"name": "ClipRewardWrapper", "kwargs": {}})
+        return data
+
+    def meta(data: dict[str, Any]) -> dict[str, Any]:
+        data["requires"].append(
+            {
+                "kind": "wrapper",
+                "name": "ClipRewardWrapper",
+                "distribution": "clip-nets",
+                "version": "1.0",
+            }
+        )
+        return data
+
+    step = edit_document(files["rewardnets"], tmp_path / "step.rn", "spec", spec)
+    edit_document(step, tmp_path / "needs.rn", "metadata", meta)
     result = run(str(tmp_path / "needs.rn"))
     assert result.exit_code == 0, result.output
     assert (

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import stat
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from safetensors import safe_open
 
 import rewardnets
 from rewardnets import RewardNet
@@ -185,18 +186,17 @@ def test_load_puts_the_net_on_the_requested_device(tmp_path: Path) -> None:
         assert all(t.device.type == "cpu" for t in loaded.state_dict().values())
 
 
-def test_file_holds_json_and_raw_tensors_only(tmp_path: Path) -> None:
+def test_file_is_safetensors_with_json_documents(tmp_path: Path) -> None:
     net = build("NormalizedRewardNet-EMANorm")
     rewardnets.save(net, tmp_path / "n.rn", metadata={"run": "seed-3", "steps": 1000})
-    with zipfile.ZipFile(tmp_path / "n.rn") as archive:
-        assert sorted(archive.namelist()) == sorted(
-            ["metadata.json", "spec.json", "spaces.json", "tensors.json", "tensors.bin"]
-        )
-        meta = json.loads(archive.read("metadata.json"))
-        spec = json.loads(archive.read("spec.json"))
-        spaces_json = json.loads(archive.read("spaces.json"))
-        index = json.loads(archive.read("tensors.json"))
-    assert meta["format"] == "rewardnets" and meta["format_version"] == 1
+    with safe_open(str(tmp_path / "n.rn"), "pt") as reader:
+        header = reader.metadata()
+        names = set(reader.keys())
+    assert sorted(header) == ["format", "format_version", "metadata", "spaces", "spec"]
+    assert header["format"] == "rewardnets" and header["format_version"] == "2"
+    meta = json.loads(header["metadata"])
+    spec = json.loads(header["spec"])
+    spaces_json = json.loads(header["spaces"])
     assert meta["rewardnets_version"] == rewardnets.__version__
     assert meta["torch_version"] == torch.__version__
     assert meta["user"] == {"run": "seed-3", "steps": 1000}
@@ -209,7 +209,6 @@ def test_file_holds_json_and_raw_tensors_only(tmp_path: Path) -> None:
     }
     assert spec == net.spec
     assert space_from_json(spaces_json["observation_space"]) == OBS
-    names = {entry["name"] for entry in index}
     assert "base.normalize_output_layer.running_mean" not in names  # keys are the net's own
     assert set(net.state_dict()) == names
 
@@ -227,8 +226,8 @@ def test_user_net_needs_its_module_imported_not_a_registration(tmp_path: Path) -
     net = build("user-subclass")
     assert net.spec["net"] == f"{__name__}:LinearRewardNet"
     rewardnets.save(net, tmp_path / "u.rn")
-    with zipfile.ZipFile(tmp_path / "u.rn") as archive:
-        meta = json.loads(archive.read("metadata.json"))
+    with safe_open(str(tmp_path / "u.rn"), "pt") as reader:
+        meta = json.loads(reader.metadata()["metadata"])
     assert f"{__name__}:LinearRewardNet" in meta["imports"]
 
 
@@ -261,16 +260,22 @@ def test_interrupted_save_keeps_the_previous_file(
     old = build("NormalizedRewardNet-RunningNorm")
     rewardnets.save(old, path)
     before = path.read_bytes()
-    original = zipfile.ZipFile.writestr
 
-    def dying_writestr(
-        self: zipfile.ZipFile, name: Any, data: Any, *args: Any, **kwargs: Any
-    ) -> None:
-        if str(name) == "tensors.bin":
+    class DyingFile(io.BufferedWriter):
+        """A file that takes the first bytes of a write, then reports a full disk."""
+
+        def write(self, data: Any) -> int:
+            super().write(bytes(data)[:100])
             raise OSError("disk full (simulated)")
-        original(self, name, data, *args, **kwargs)
 
-    monkeypatch.setattr(zipfile.ZipFile, "writestr", dying_writestr)
+    original = os.fdopen
+
+    def dying_fdopen(fd: int, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode != "wb":
+            return original(fd, mode, *args, **kwargs)
+        return DyingFile(io.FileIO(fd, "wb"))
+
+    monkeypatch.setattr(os, "fdopen", dying_fdopen)
     with pytest.raises(OSError, match="disk full"):
         rewardnets.save(build("AddSTDRewardWrapper"), path)
     monkeypatch.undo()

@@ -9,6 +9,8 @@ import json
 import os
 import pickle
 import shlex
+import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -20,6 +22,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from safetensors import safe_open
+from safetensors.torch import save_file
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardnets
@@ -212,12 +216,12 @@ def test_seeded_spaces_load(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ our own format
 def _edit_spec(path: Path, change: Any) -> None:
-    with zipfile.ZipFile(path) as archive:
-        content = {name: archive.read(name) for name in archive.namelist()}
-    content["spec.json"] = json.dumps(change(json.loads(content["spec.json"]))).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in content.items():
-            archive.writestr(name, data)
+    """Rewrite the spec of a v2 file with safetensors alone."""
+    with safe_open(str(path), "pt") as reader:
+        metadata = dict(reader.metadata())
+        tensors = {key: reader.get_tensor(key) for key in reader.keys()}  # noqa: SIM118
+    metadata["spec"] = json.dumps(change(json.loads(metadata["spec"])))
+    save_file(tensors, str(path), metadata=metadata)
 
 
 @pytest.fixture
@@ -227,7 +231,17 @@ def saved(tmp_path: Path) -> Path:
     return rewardnets.save(net, tmp_path / "net.rn")
 
 
-def test_zip_with_a_pickle_payload_member_is_refused(saved: Path, tmp_path: Path) -> None:
+V1_FILE = Path(__file__).resolve().parent / "fixtures" / "v1" / "basic_cartpole.rn"
+
+
+@pytest.fixture
+def saved_v1(tmp_path: Path) -> Path:
+    """A v1 file (a zip) of a BasicRewardNet for CartPole, written by rewardnets 0.1.0."""
+    return Path(shutil.copy(V1_FILE, tmp_path / "net.rn"))
+
+
+def test_zip_with_a_pickle_payload_member_is_refused(saved_v1: Path, tmp_path: Path) -> None:
+    saved = saved_v1
     marker = tmp_path / "pwned"
     with zipfile.ZipFile(saved, "a") as archive:
         archive.writestr("payload.pkl", pickle.dumps(SystemPayload(marker)))
@@ -238,7 +252,8 @@ def test_zip_with_a_pickle_payload_member_is_refused(saved: Path, tmp_path: Path
     assert not marker.exists()
 
 
-def test_pickle_in_place_of_the_tensors_is_not_unpickled(saved: Path, tmp_path: Path) -> None:
+def test_pickle_in_place_of_the_tensors_is_not_unpickled(saved_v1: Path, tmp_path: Path) -> None:
+    saved = saved_v1
     marker = tmp_path / "pwned"
     with zipfile.ZipFile(saved) as archive:
         content = {name: archive.read(name) for name in archive.namelist()}
@@ -277,3 +292,17 @@ def test_spec_naming_a_function_is_refused(
     with pytest.raises(UnsafeSpecError, match=r"not a torch\.nn\.Module subclass"):
         rewardnets.load(saved)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_pickle_in_place_of_the_v2_tensor_bytes_is_not_unpickled(
+    saved: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    data = saved.read_bytes()
+    (length,) = struct.unpack_from("<Q", data)
+    payload = tmp_path / "payload.pt"
+    torch.save(SystemPayload(marker), payload)
+    saved.write_bytes(data[: 8 + length] + payload.read_bytes())
+    with pytest.raises(SerializationError, match="safetensors cannot read the tensors"):
+        rewardnets.load(saved)
+    assert not marker.exists()

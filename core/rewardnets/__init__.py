@@ -57,6 +57,7 @@ _LAZY_CORE = {
     "load_reward": "rewardnets.files.serialize",
     "save": "rewardnets.files.serialize",
     "load": "rewardnets.files.serialize",
+    "export_onnx": "rewardnets.files.onnx_export",
 }  # type: dict[str, str]
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from rewardnets.envs.reward_wrapper import RewardVecEnvWrapper as RewardVecEnvWrapper
     from rewardnets.envs.vec_env import UnknownEnvError as UnknownEnvError
     from rewardnets.envs.vec_env import make_vec_env as make_vec_env
+    from rewardnets.files.onnx_export import export_onnx as export_onnx
     from rewardnets.files.serialize import load as load
     from rewardnets.files.serialize import load_reward as load_reward
     from rewardnets.files.serialize import save as save

@@ -127,7 +127,7 @@ class CNNRewardNet(RewardNet):
             if selector is None:
                 selector = flags
             else:  # heads ordered [not done: actions..., done: actions...]
-                selector = (flags[:, :, None] * selector[:, None, :]).reshape(len(flags), -1)
+                selector = (flags[:, :, None] * selector[:, None, :]).reshape(flags.shape[0], -1)
         assert selector is not None
         return (out * selector).sum(dim=1)
 

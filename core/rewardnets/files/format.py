@@ -1,20 +1,17 @@
-"""The rewardnets file format: a zip of JSON and raw tensor bytes, no pickle.
+"""What the rewardnets file formats share: the errors, atomic writes, sniffing, versions.
 
-A file holds five members, and loading reads nothing else:
+``rewardnets.save`` writes format v2, a plain safetensors file
+(:mod:`rewardnets.files.safetensors_format`); format v1, a zip of JSON and raw
+tensor bytes (:mod:`rewardnets.files.zip_format`), is still read. Both carry
+the same three JSON documents next to the tensors of the state dict:
 
-``metadata.json``
-    ``{"format": "rewardnets", "format_version": 1, ...}``: the versions that
-    wrote it and the plugin names it needs, each with its distribution.
-``spec.json``
+``metadata``
+    The versions that wrote the file and the plugin names it needs, each with
+    its distribution; ``format`` and ``format_version``.
+``spec``
     The net's spec (see :func:`rewardnets.build_reward_net`).
-``spaces.json``
+``spaces``
     The observation and action spaces (see :mod:`rewardnets.files.spaces_json`).
-``tensors.json``
-    An index of the state dict: name, dtype, shape and byte range of each tensor.
-``tensors.bin``
-    The tensors' bytes, little-endian, one after the other.
-
-Also here: the errors of serialisation and :func:`atomic_write`.
 """
 
 from __future__ import annotations
@@ -27,51 +24,33 @@ import sys
 import tempfile
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
-
-import torch
 
 from rewardnets.errors import RewardNetsError
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "MEMBERS",
     "MissingPluginError",
+    "SAFETENSORS_KIND",
     "SerializationError",
     "SpaceMismatchError",
     "UnsafePickleError",
+    "ZIP_KIND",
     "atomic_write",
-    "pack_tensors",
-    "read_archive",
+    "check_format_version",
+    "looks_like_safetensors",
+    "parse_json",
     "sniff",
-    "unpack_tensors",
-    "write_archive",
 ]
 
 FORMAT_NAME = "rewardnets"
-FORMAT_VERSION = 1
-MEMBERS = ("metadata.json", "spec.json", "spaces.json", "tensors.json", "tensors.bin")
-
-#: Tensor dtypes a file may hold, by the name written in ``tensors.json``.
-DTYPES: dict[str, torch.dtype] = {
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "complex64": torch.complex64,
-    "complex128": torch.complex128,
-    "int8": torch.int8,
-    "int16": torch.int16,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
-_DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+#: The version ``rewardnets.save`` writes, and the newest this release reads.
+FORMAT_VERSION = 2
+#: The kinds :func:`sniff` tells apart.
+ZIP_KIND, SAFETENSORS_KIND = "rewardnets-zip", "safetensors"
 
 
 class SerializationError(RewardNetsError, ValueError):
@@ -145,184 +124,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return target
 
 
-# -------------------------------------------------------------------------- tensors
-def pack_tensors(tensors: Mapping[str, torch.Tensor]) -> tuple[list[dict[str, Any]], bytes]:
-    """Turn a state dict into an index and the tensors' raw bytes.
-
-    Raises:
-        SerializationError: A tensor has a dtype the format does not hold.
-    """
-    index: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
-    offset = 0
-    for name, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise SerializationError(
-                f"State dict entry {name!r} is a {type(tensor).__name__}, not a tensor."
-            )
-        if tensor.dtype not in _DTYPE_NAMES:
-            raise SerializationError(
-                f"Tensor {name!r} has dtype {tensor.dtype}; the rewardnets format holds "
-                f"{', '.join(DTYPES)}."
-            )
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-        data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
-        if sys.byteorder != "little" and flat.element_size() > 1:
-            data = _swap_bytes(data, flat.element_size())
-        index.append(
-            {
-                "name": name,
-                "dtype": _DTYPE_NAMES[tensor.dtype],
-                "shape": list(tensor.shape),
-                "offset": offset,
-                "nbytes": len(data),
-            }
-        )
-        chunks.append(data)
-        offset += len(data)
-    return index, b"".join(chunks)
-
-
-def _swap_bytes(data: bytes, itemsize: int) -> bytes:
-    import numpy as np
-
-    return np.frombuffer(data, dtype=f"V{itemsize}").view(f"<u{itemsize}").byteswap().tobytes()
-
-
-def unpack_tensors(index: Any, blob: bytes, where: str) -> dict[str, torch.Tensor]:
-    """Rebuild the state dict from :func:`pack_tensors`'s index and bytes.
-
-    Raises:
-        SerializationError: The index is malformed or does not match the bytes.
-    """
-    if not isinstance(index, list):
-        raise SerializationError(
-            f"{where}: tensors.json must hold a list, got {type(index).__name__}."
-        )
-    out: dict[str, torch.Tensor] = {}
-    end = 0
-    for i, entry in enumerate(index):
-        label = f"{where}: tensors.json entry {i}"
-        if not isinstance(entry, Mapping) or set(entry) != {
-            "name",
-            "dtype",
-            "shape",
-            "offset",
-            "nbytes",
-        }:
-            raise SerializationError(
-                f"{label}: expected keys name, dtype, shape, offset, nbytes; got {entry!r}."
-            )
-        name, dtype_name, shape = entry["name"], entry["dtype"], entry["shape"]
-        offset, nbytes = entry["offset"], entry["nbytes"]
-        if not isinstance(name, str) or name in out:
-            raise SerializationError(f"{label}: bad or repeated tensor name {name!r}.")
-        if dtype_name not in DTYPES:
-            raise SerializationError(
-                f"{label}: dtype {dtype_name!r} is not one of {', '.join(DTYPES)}."
-            )
-        if not (isinstance(shape, list) and all(_is_count(s) for s in shape)):
-            raise SerializationError(f"{label}: shape must be a list of sizes, got {shape!r}.")
-        dtype = DTYPES[dtype_name]
-        numel = 1
-        for size in shape:
-            numel *= size
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if not (_is_count(offset) and _is_count(nbytes)) or nbytes != numel * itemsize:
-            raise SerializationError(
-                f"{label}: tensor {name!r} of shape {shape} and dtype {dtype_name} needs "
-                f"{numel * itemsize} bytes; the index says {nbytes!r} at offset {offset!r}."
-            )
-        if offset + nbytes > len(blob):
-            raise SerializationError(
-                f"{label}: tensor {name!r} ends at byte {offset + nbytes}, but tensors.bin "
-                f"has only {len(blob)} bytes (truncated file?)."
-            )
-        end = max(end, offset + nbytes)
-        data = bytearray(blob[offset : offset + nbytes])
-        if sys.byteorder != "little" and itemsize > 1:
-            data = bytearray(_swap_bytes(bytes(data), itemsize))
-        if numel == 0:
-            tensor = torch.empty(shape, dtype=dtype)
-        else:
-            tensor = torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
-        out[name] = tensor
-    if end != len(blob):
-        raise SerializationError(
-            f"{where}: tensors.bin has {len(blob)} bytes, but tensors.json describes "
-            f"{end}; the file is damaged or was not written by rewardnets.save."
-        )
-    return out
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-# -------------------------------------------------------------------------- archive
-def write_archive(out: IO[bytes], parts: Mapping[str, Any], blob: bytes) -> None:
-    """Write the file's members to the binary stream ``out``.
-
-    Args:
-        out: The open (temporary) file.
-        parts: ``metadata``, ``spec``, ``spaces`` and ``tensors`` (the index), as JSON data.
-        blob: The tensors' bytes.
-    """
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key in ("metadata", "spec", "spaces", "tensors"):
-            text = json.dumps(parts[key], indent=1, sort_keys=False, allow_nan=False)
-            archive.writestr(f"{key}.json", text + "\n")
-        archive.writestr("tensors.bin", blob, compress_type=zipfile.ZIP_STORED)
-
-
-def read_archive(data: bytes, where: str) -> tuple[dict[str, Any], bytes]:
-    """Read a rewardnets archive from its bytes.
-
-    Returns:
-        ``({"metadata": ..., "spec": ..., "spaces": ..., "tensors": ...}, blob)``.
-
-    Raises:
-        SerializationError: A member is missing, unexpected, corrupt or not JSON.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            unexpected = sorted(set(names) - set(MEMBERS))
-            if unexpected:
-                raise SerializationError(
-                    f"{where} holds unexpected members {unexpected}; a rewardnets file holds "
-                    f"only {', '.join(MEMBERS)}. It was not written by rewardnets.save and "
-                    "was not loaded."
-                )
-            missing = [m for m in MEMBERS if m not in names]
-            if missing:
-                raise SerializationError(f"{where} is missing {', '.join(missing)}.")
-            parts: dict[str, Any] = {}
-            for key in ("metadata", "spec", "spaces", "tensors"):
-                raw = archive.read(f"{key}.json")
-                try:
-                    parts[key] = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-                except (UnicodeDecodeError, ValueError) as exc:
-                    raise SerializationError(
-                        f"{where}: {key}.json is not valid JSON: {exc}"
-                    ) from exc
-            blob = archive.read("tensors.bin")
-    except zipfile.BadZipFile as exc:
-        raise SerializationError(
-            f"{where} is a damaged zip archive ({exc}); expected a file written by rewardnets.save."
-        ) from exc
-    except (EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError) as exc:
-        raise SerializationError(
-            f"{where} cannot be read as a zip archive ({exc}); expected a file written "
-            "by rewardnets.save."
-        ) from exc
-    return parts, blob
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
 # ---------------------------------------------------------------------------- sniff
 @contextlib.contextmanager
 def _zip(data: bytes) -> Iterator[zipfile.ZipFile | None]:
@@ -339,7 +140,9 @@ def sniff(data: bytes, where: str) -> str:
     """Say what kind of file ``data`` is.
 
     Returns:
-        ``"rewardnets"`` (our format), ``"torch-zip"`` (``torch.save``) or
+        ``"safetensors"`` (a safetensors file: format v2 of ``rewardnets.save``,
+        or a safetensors file of another program, which the reader refuses),
+        ``"rewardnets-zip"`` (format v1), ``"torch-zip"`` (``torch.save``) or
         ``"torch-legacy"`` (``torch.save`` with the pre-1.6 format).
 
     Raises:
@@ -358,7 +161,7 @@ def sniff(data: bytes, where: str) -> str:
                 )
             names = archive.namelist()
         if "metadata.json" in names:
-            return FORMAT_NAME
+            return ZIP_KIND
         if any(n.endswith("/constants.pkl") for n in names):
             raise SerializationError(
                 f"{where} is a TorchScript archive; rewardnets does not load TorchScript. "
@@ -369,9 +172,25 @@ def sniff(data: bytes, where: str) -> str:
         raise SerializationError(
             f"{where} is a zip archive of another kind (members {names[:5]}); {expected}."
         )
+    if looks_like_safetensors(data):  # before pickles: a length may start with 0x80 0x02
+        return SAFETENSORS_KIND
     if data[:1] == b"\x80" and len(data) > 2 and data[1] in range(2, 6):
         return "torch-legacy"
     raise SerializationError(f"{where} {_describe_foreign(data)}; {expected}.")
+
+
+def looks_like_safetensors(data: bytes) -> bool:
+    """Whether ``data`` starts as a safetensors file does.
+
+    A safetensors file is an 8-byte little-endian header length, then the
+    header, a JSON object. A text file (JSON included) has printable bytes
+    where the length is; a real length has zero bytes at its high end.
+    """
+    return data[8:9] == b"{" and not _printable(data[:8])
+
+
+def _printable(data: bytes) -> bool:
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in data)
 
 
 def _describe_foreign(data: bytes) -> str:
@@ -390,6 +209,66 @@ def _describe_foreign(data: bytes) -> str:
     head = data[:64].lstrip()
     if head[:1] in (b"{", b"["):
         return "looks like a JSON document"
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:256]):
+    if _printable(data[:256]):
         return "looks like a text file"
     return f"is not a known format (it starts with bytes {data[:8].hex(' ')})"
+
+
+# ------------------------------------------------------------------ JSON, versions
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_json(raw: bytes | str, what: str, where: str, kind: type | None = None) -> Any:
+    """Parse one of a file's JSON documents, strictly (no ``NaN``/``Infinity``).
+
+    Args:
+        raw: The document.
+        what: How messages name it (``"spec.json"``, ``"the metadata"``).
+        where: How messages name the file.
+        kind: The JSON type it must have (``dict`` or ``list``), if any.
+
+    Raises:
+        SerializationError: It is not valid JSON, or not of ``kind``.
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SerializationError(f"{where}: {what} is not valid JSON: {exc}") from exc
+    if kind is not None and not isinstance(value, kind):
+        name = (
+            "a JSON object" if kind is dict else "a JSON array" if kind is list else kind.__name__
+        )
+        raise SerializationError(f"{where}: {what} must be {name}, got {_json_type(value)}.")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((dict, "an object"), (list, "an array"), (str, "a string")):
+        if isinstance(value, kind):
+            return f"{name} ({json.dumps(value)[:60]})"
+    return f"{json.dumps(value)[:60]}"
+
+
+def check_format_version(version: Any, where: str, meta: Mapping[str, Any]) -> int:
+    """Return the file's format version, or say why this release cannot read it.
+
+    Raises:
+        SerializationError: The version is not a positive integer, or newer than
+            :data:`FORMAT_VERSION`.
+    """
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SerializationError(
+            f"{where} has format version {version!r}; expected a positive integer "
+            f"(this rewardnets reads versions 1 to {FORMAT_VERSION})."
+        )
+    if version > FORMAT_VERSION:
+        raise SerializationError(
+            f"{where} has format version {version}; this rewardnets reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade rewardnets (the file was written by rewardnets "
+            f"{meta.get('rewardnets_version')})."
+        )
+    return version

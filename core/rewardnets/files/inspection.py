@@ -9,8 +9,14 @@ from typing import Any
 import torch
 
 from rewardnets.errors import RewardNetsError, UnknownNameError
-from rewardnets.files.format import read_archive, sniff, unpack_tensors
-from rewardnets.files.serialize import _load_rewardnets, _load_torch, read_bytes, wrapper_stack
+from rewardnets.files.format import SAFETENSORS_KIND, ZIP_KIND, sniff
+from rewardnets.files.serialize import (
+    _load_rewardnets,
+    _load_torch,
+    read_bytes,
+    read_parts,
+    wrapper_stack,
+)
 from rewardnets.files.spaces_json import space_from_json, space_to_json
 from rewardnets.files.unpickler import allowed_globals
 from rewardnets.framework.build import _name_and_kwargs, normalize_config
@@ -65,14 +71,15 @@ def _space(space: Any) -> dict[str, Any]:
     return {"repr": str(space), "json": data}
 
 
-def _describe_rewardnets(data: bytes, where: str) -> dict[str, Any]:
-    parts, blob = read_archive(data, where)
+def _describe_rewardnets(data: bytes, where: str, kind: str) -> dict[str, Any]:
+    parts, tensors = read_parts(data, where, kind)
     meta = parts["metadata"] if isinstance(parts["metadata"], Mapping) else {}
-    tensors = unpack_tensors(parts["tensors"], blob, where)
     spaces_data = parts["spaces"] if isinstance(parts["spaces"], Mapping) else {}
+    requires = meta.get("requires")
     info: dict[str, Any] = {
         "format": "rewardnets",
         "format_version": meta.get("format_version"),
+        "container": "safetensors" if kind == SAFETENSORS_KIND else "zip",
         "written_by": {
             k: meta.get(k)
             for k in ("rewardnets_version", "torch_version", "numpy_version", "python_version")
@@ -86,14 +93,14 @@ def _describe_rewardnets(data: bytes, where: str) -> dict[str, Any]:
         "normalization": _stats_from_tensors(tensors),
         "requires": [
             {**req, "installed": _installed(str(req.get("kind")), str(req.get("name")))}
-            for req in meta.get("requires") or []
+            for req in (requires if isinstance(requires, list) else [])
             if isinstance(req, Mapping)
         ],
         "imports": list(meta.get("imports") or []),
         "user": meta.get("user") or {},
     }
     try:
-        net = _load_rewardnets(data, where)
+        net = _load_rewardnets(data, where, kind)
     except Exception as exc:  # inspect still reports what the file holds
         try:
             spec = normalize_config(parts["spec"])
@@ -180,8 +187,8 @@ def describe_file(path: str | Path, *, trust_pickle: bool = False) -> dict[str, 
     where = str(path)
     data = read_bytes(path)
     kind = sniff(data, where)
-    if kind == "rewardnets":
-        info = _describe_rewardnets(data, where)
+    if kind in (ZIP_KIND, SAFETENSORS_KIND):
+        info = _describe_rewardnets(data, where, kind)
     else:
         info = _describe_torch(data, where, trust_pickle)
     return {"path": where, "size_bytes": len(data), **info}

@@ -2,9 +2,11 @@
 
 Two file formats are read:
 
-* **the rewardnets format**, written by :func:`save`: a zip of JSON (the net's
-  spec, its spaces, metadata) and raw tensor bytes. Loading rebuilds the net
-  through the plugin registry and never unpickles anything.
+* **the rewardnets format**, written by :func:`save`: since version 2 a plain
+  safetensors file whose header carries the net's spec, its spaces and
+  metadata as JSON (version 1, a zip of JSON and raw tensor bytes, is still
+  read). Loading rebuilds the net through the plugin registry and never
+  unpickles anything.
 * **``torch.save(net, path)`` files**, ours and ``imitation``'s. They are
   pickles, so they are read with a restricted unpickler that resolves only an
   allow-list of names (see :mod:`rewardnets.files.unpickler`); anything else is
@@ -35,21 +37,21 @@ from gymnasium import spaces
 from rewardnets.errors import PluginConflictError, RewardNetsError, UnknownNameError
 from rewardnets.files.format import (
     FORMAT_NAME,
-    FORMAT_VERSION,
+    SAFETENSORS_KIND,
+    ZIP_KIND,
     MissingPluginError,
     SerializationError,
     SpaceMismatchError,
     UnsafePickleError,
     atomic_write,
-    pack_tensors,
-    read_archive,
+    check_format_version,
     sniff,
-    unpack_tensors,
-    write_archive,
 )
 from rewardnets.files.imitation import ImitationObject, convert
+from rewardnets.files.safetensors_format import read_safetensors_file, write_safetensors_file
 from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space_to_json
 from rewardnets.files.unpickler import imported_module_class, load_torch_file
+from rewardnets.files.zip_format import read_zip_file
 from rewardnets.framework.build import _name_and_kwargs, build_reward_net, normalize_config
 from rewardnets.framework.preprocessing import is_image_space
 from rewardnets.framework.reward_net import RewardNet, RewardNetWrapper
@@ -228,10 +230,12 @@ def save(
 ) -> Path:
     """Save ``net`` with its wrappers and normalisation statistics, safely.
 
-    The file is a zip holding the net's spec, its spaces, metadata and the raw
-    bytes of its state dict; it contains no pickle. It is written to a
-    temporary file in the same directory and moved into place only when
-    complete, so an interrupted save leaves any previous file intact.
+    The file (format v2) is a safetensors file of the net's state dict whose
+    header also holds the net's spec, its spaces and metadata as JSON; it
+    contains no pickle, and ``safetensors.torch.load_file`` reads its tensors.
+    It is written to a temporary file in the same directory and moved into
+    place only when complete, so an interrupted save leaves any previous file
+    intact.
 
     Args:
         net: The reward net (any wrapper stack).
@@ -266,11 +270,9 @@ def save(
         }
     except SpaceCodecError as exc:
         raise SerializationError(f"Cannot save {type(net).__name__}: {exc}") from exc
-    index, blob = pack_tensors(net.state_dict())
+    tensors = net.state_dict()
     requires, imports = _spec_names(spec, f"Cannot save {type(net).__name__}:", saving=True)
     meta: dict[str, Any] = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
         "rewardnets_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
@@ -283,14 +285,14 @@ def save(
         "imports": imports,
         "user": dict(metadata or {}),
     }
-    parts = {"metadata": meta, "spec": spec, "spaces": spaces_json, "tensors": index}
+    parts = {"metadata": meta, "spec": spec, "spaces": spaces_json}
     try:
         json.dumps(parts, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"Cannot save: the spec or metadata is not JSON-able: {exc}"
         ) from exc
-    return atomic_write(path, lambda out: write_archive(out, parts, blob))
+    return atomic_write(path, lambda out: write_safetensors_file(out, parts, tensors))
 
 
 # ----------------------------------------------------------------------------- load
@@ -314,7 +316,8 @@ def read_bytes(path: PathLike) -> bytes:
 
 def _check_requirements(meta: Mapping[str, Any], where: str) -> None:
     missing = []
-    for req in meta.get("requires") or []:
+    requires = meta.get("requires")
+    for req in requires if isinstance(requires, list) else []:
         if not isinstance(req, Mapping):
             continue
         kind, name = req.get("kind"), req.get("name")
@@ -356,21 +359,80 @@ def _missing_requirement(kind: str, name: str, req: Mapping[str, Any]) -> str:
     return f"{what} (from {origin}, not installed; pip install {dist})"
 
 
-def _load_rewardnets(data: bytes, where: str) -> RewardNet:
-    parts, blob = read_archive(data, where)
+def read_parts(
+    data: bytes, where: str, kind: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a file of :func:`save` (either version): its JSON documents and its tensors.
+
+    Args:
+        data: The file's bytes.
+        where: How messages name the file.
+        kind: What :func:`~rewardnets.files.format.sniff` said the file is.
+
+    Returns:
+        ``({"metadata": ..., "spec": ..., "spaces": ...}, tensors)``; the
+        metadata say ``format`` and ``format_version``.
+
+    Raises:
+        SerializationError: The file is damaged, of another program, or of an
+            unknown version.
+    """
+    if kind == SAFETENSORS_KIND:
+        return read_safetensors_file(data, where)
+    if kind != ZIP_KIND:
+        raise SerializationError(f"{where} is a {kind} file, not one of rewardnets.save.")
+    parts, tensors = read_zip_file(data, where)
     meta = parts["metadata"]
     if not isinstance(meta, Mapping) or meta.get("format") != FORMAT_NAME:
         raise SerializationError(
             f"{where}: metadata.json does not say format {FORMAT_NAME!r}; got "
             f"{meta.get('format') if isinstance(meta, Mapping) else meta!r}."
         )
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if check_format_version(meta.get("format_version"), where, meta) != 1:
         raise SerializationError(
-            f"{where} has format version {version!r}; this rewardnets reads versions up to "
-            f"{FORMAT_VERSION}. Upgrade rewardnets (the file was written by rewardnets "
-            f"{meta.get('rewardnets_version')})."
+            f"{where} is a zip archive that says format version {meta['format_version']}; "
+            "zip archives are version 1 (version 2 files are safetensors files)."
         )
+    return parts, tensors
+
+
+def _fit_tensors(net: RewardNet, tensors: Mapping[str, torch.Tensor], where: str) -> None:
+    """Check that ``tensors`` are those of ``net``: the same names, shapes and dtypes.
+
+    A file of a net converted to another float dtype (``net.double()``) holds
+    floats of that dtype only; ``net`` is converted to it, so that the loaded
+    net computes in the dtype it was saved in.
+
+    Raises:
+        SerializationError: A tensor is missing, unknown, or of another shape or dtype.
+    """
+    expected = net.state_dict()
+    floats = {t.dtype for t in tensors.values() if t.is_floating_point()}
+    if len(floats) == 1 and floats != {t.dtype for t in expected.values() if t.is_floating_point()}:
+        net.to(next(iter(floats)))
+        expected = net.state_dict()
+    fail = f"{where}: the saved tensors do not fit the net its spec builds:"
+    missing = [name for name in expected if name not in tensors]
+    unknown = [name for name in tensors if name not in expected]
+    if missing or unknown:
+        raise SerializationError(
+            f"{fail} missing tensors {missing[:5]}, unknown tensors {unknown[:5]}."
+        )
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.dtype != want.dtype or got.shape != want.shape:
+            raise SerializationError(
+                f"{fail} tensor {name!r} is {_describe(got)}; expected {_describe(want)}."
+            )
+
+
+def _describe(tensor: torch.Tensor) -> str:
+    return f"{str(tensor.dtype).removeprefix('torch.')} of shape {list(tensor.shape)}"
+
+
+def _load_rewardnets(data: bytes, where: str, kind: str) -> RewardNet:
+    parts, tensors = read_parts(data, where, kind)
+    meta = parts["metadata"]
     _check_requirements(meta, where)
     _spec_names(parts["spec"], where)  # refuses names that are not safe to build
     space_data = parts["spaces"]
@@ -380,8 +442,7 @@ def _load_rewardnets(data: bytes, where: str) -> RewardNet:
         obs_space = space_from_json(space_data.get("observation_space"), "observation_space")
         act_space = space_from_json(space_data.get("action_space"), "action_space")
     except SpaceCodecError as exc:
-        raise SerializationError(f"{where}: spaces.json: {exc}") from exc
-    tensors = unpack_tensors(parts["tensors"], blob, where)
+        raise SerializationError(f"{where}: the spaces: {exc}") from exc
     try:
         # Building draws initial weights; keep the caller's random state as it was.
         with torch.random.fork_rng(devices=[]):
@@ -394,6 +455,7 @@ def _load_rewardnets(data: bytes, where: str) -> RewardNet:
         raise SerializationError(
             f"{where}: the spec built a {type(net).__name__}, not a RewardNet."
         )
+    _fit_tensors(net, tensors, where)
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -498,8 +560,8 @@ def load(
     data = read_bytes(path)
     kind = sniff(data, where)
     target = torch.device(device if device is not None else "cpu")
-    if kind == FORMAT_NAME:
-        net = _load_rewardnets(data, where)
+    if kind in (ZIP_KIND, SAFETENSORS_KIND):
+        net = _load_rewardnets(data, where, kind)
     else:
         net = _load_torch(data, where, target, trust_pickle)
     return net.to(target)

@@ -7,6 +7,7 @@ import warnings
 import click
 
 from rewardnets.apps.cli.compare_cmd import compare
+from rewardnets.apps.cli.export_cmd import export
 from rewardnets.apps.cli.inspect_cmd import inspect
 from rewardnets.apps.cli.learn_cmd import learn
 from rewardnets.apps.cli.pipeline_cmd import pipeline
@@ -63,6 +64,7 @@ def cli() -> None:
 
 cli.add_command(plugins)
 cli.add_command(inspect)
+cli.add_command(export)
 cli.add_command(learn)
 cli.add_command(train_policy)
 cli.add_command(compare)

@@ -25,6 +25,8 @@ def _print_human(info: Mapping[str, Any]) -> None:
     fmt = info["format"]
     if info.get("format_version") is not None:
         fmt += f" format v{info['format_version']}"
+    if info.get("container"):
+        fmt += f" ({info['container']})"
     written = info.get("written_by") or {}
     if written.get("rewardnets_version"):
         fmt += (
