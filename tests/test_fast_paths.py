@@ -183,7 +183,7 @@ def _normalized_twins(
     layer: type[RunningNorm | EMANorm],
 ) -> tuple[NormalizedRewardNet, NormalizedRewardNet]:
     """The same normalised net twice; the second always takes the torch path."""
-    kwargs = {"decay": 0.9} if layer is EMANorm else {}
+    kwargs: dict[str, Any] = {"decay": 0.9} if layer is EMANorm else {}
     torch.manual_seed(0)
     fast = NormalizedRewardNet(
         BasicRewardNet(BOX, spaces.Discrete(3), hid_sizes=(8,)), functools.partial(layer, **kwargs)

@@ -105,7 +105,7 @@ class RewardEnsemble(RewardNetWithVariance):
             self, "predict_reward_moments", state, action, next_state, done, kwargs
         )
         if moments is not None:
-            return moments  # type: ignore[no-any-return]
+            return moments
         all_rewards = self.predict_processed_all(state, action, next_state, done, **kwargs)
         return all_rewards.mean(axis=-1), all_rewards.var(axis=-1, ddof=1)
 
@@ -115,7 +115,7 @@ class RewardEnsemble(RewardNetWithVariance):
         """Return the mean of the members' processed rewards."""
         reward = run_kernel(self, "predict_processed", state, action, next_state, done, kwargs)
         if reward is not None:
-            return reward  # type: ignore[no-any-return]
+            return reward
         return self.predict_processed_all(state, action, next_state, done, **kwargs).mean(axis=-1)
 
     def _members_kernel(self, builder: KernelBuilder) -> Any:
@@ -191,7 +191,7 @@ class AddSTDRewardWrapper(PredictProcessedWrapper):
             self, "predict_processed", state, action, next_state, done, {"alpha": alpha, **kwargs}
         )
         if reward is not None:
-            return reward  # type: ignore[no-any-return]
+            return reward
         alpha = self.default_alpha if alpha is None else alpha
         mean, var = self.base.predict_reward_moments(state, action, next_state, done, **kwargs)
         return mean + alpha * np.sqrt(var)

@@ -87,7 +87,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             {"update_stats": update_stats, **kwargs},
         )
         if reward is not None:
-            return reward  # type: ignore[no-any-return]
+            return reward
         normalized = self.predict_processed_th(
             state, action, next_state, done, update_stats=update_stats, **kwargs
         )

@@ -407,7 +407,12 @@ def _make_guard(root: nn.Module, builder: KernelBuilder, complete: bool) -> Any:
         attrs = module.__dict__
         d = bind(attrs)
         fail_if(f"len({d}) != {len(attrs)}")
-        fail_if(f"{d}['_forward_hooks'] or {d}['_forward_pre_hooks']")
+        hooked = f"({d}['_forward_hooks'] or {d}['_forward_pre_hooks'])"
+        fail_if(
+            hooked
+            if not (attrs["_forward_hooks"] or attrs["_forward_pre_hooks"])
+            else f"not {hooked}"
+        )
         children = attrs["_modules"]
         if children:
             fail_if(f"tuple({d}['_modules'].values()) != {bind(tuple(children.values()))}")
@@ -450,6 +455,6 @@ def processed_tensor(
     """
     kwargs = {} if kwargs is None else kwargs
     if is_covered(net, "predict_processed_th", STANDS_FOR["processed_th"]):
-        return net.predict_processed_th(state, action, next_state, done, **kwargs)  # type: ignore[no-any-return]
+        return net.predict_processed_th(state, action, next_state, done, **kwargs)
     reward = net.predict_processed(state, action, next_state, done, **kwargs)
     return torch.as_tensor(reward, device=net.device)

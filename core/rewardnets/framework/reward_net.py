@@ -245,7 +245,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         """
         reward = run_kernel(self, "predict", state, action, next_state, done)
         if reward is not None:
-            return reward  # type: ignore[no-any-return]
+            return reward
         return to_numpy(self.predict_th(state, action, next_state, done))
 
     def predict_processed(
@@ -264,7 +264,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         """
         reward = run_kernel(self, "predict_processed", state, action, next_state, done, kwargs)
         if reward is not None:
-            return reward  # type: ignore[no-any-return]
+            return reward
         return self.predict(state, action, next_state, done)
 
     def predict_processed_th(
