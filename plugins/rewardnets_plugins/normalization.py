@@ -132,11 +132,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             update = kwargs.get("update_stats", True)
             if "update_stats" in kwargs:  # consumed here, as the method's parameter
                 kwargs = {k: v for k, v in kwargs.items() if k != "update_stats"}
-            reward = base(batch, kwargs)
-            out = norm.normalize(reward)
-            if update and norm.updates:
-                norm.update(reward)
-            return out
+            return norm.standardize(base(batch, kwargs), bool(update))
 
         return normalized
 

@@ -6,8 +6,8 @@ net's whole stack (its wrappers, their bases, potentials, norm layers,
 ensemble members) compiled once by :class:`~rewardnets.framework.kernels.KernelBuilder`
 into one numpy kernel on zero-copy views of the live parameters, plus a
 *guard*. The plan is kept on the net and reused while its guard holds; the
-guard is a generated function of straight-line checks, run on every call,
-that the stack is the one compiled: the same modules, children, parameters
+guard is a handful of C-level passes over snapshots, run on every call,
+checking that the stack is the one compiled: the same modules, children, parameters
 and buffers (by identity and memory address, so ``load_state_dict``,
 ``.to()`` / ``.double()`` and replaced tensors or submodules are seen; an
 in-place optimizer step needs no check, as the views share the memory), the
@@ -42,6 +42,8 @@ on a GPU copies its result to the host once.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from typing import Any
 
 import numpy as np
@@ -379,63 +381,66 @@ _GLOBAL_HOOKS = tuple(
     for name in ("_global_forward_hooks", "_global_forward_pre_hooks")
     if isinstance(getattr(_hooks, name, None), dict)
 )
+_data_ptr = torch.Tensor.data_ptr
+_chain = itertools.chain.from_iterable
 
 
 def _make_guard(root: nn.Module, builder: KernelBuilder, complete: bool) -> Any:
-    """Generate ``guard(net) -> bool``: whether ``net`` is still the stack compiled.
+    """Make ``guard(net) -> bool``: whether ``net`` is still the stack compiled.
 
-    Straight-line code, one check per line, is the cheapest Python can run on
-    every call; the objects it compares with are bound as globals.
+    It compares snapshots taken now with the live objects, each comparison one
+    C-level pass (``map``) over the modules visited:
+
+    - the length of each module's ``__dict__`` (a new attribute, such as an
+      instance override of ``forward`` or ``predict_processed``);
+    - the number of its forward hooks and forward pre-hooks (registering
+      one adds it to the module's hook dict, in place);
+    - each container that held something (children, parameters, buffers):
+      still the one in the module's ``__dict__``, of the same length, with the
+      same objects under the same names (by identity);
+    - the memory address of each parameter and buffer (``.to()``,
+      ``.double()``, ``param.data = ...``; an in-place update keeps it, and the
+      kernels' views see it);
+    - the attributes the kernels read (by identity).
+
+    Empty containers are not checked: a parameter added to a ReLU changes
+    nothing its ``forward`` computes.
     """
-    env: dict[str, Any] = {"_MISSING": _MISSING_ATTR}
-    lines = ["def guard(root):"]
+    dicts = [m.__dict__ for m in builder.modules]
+    dict_lengths = tuple(map(len, dicts))
+    hooks = [d[k] for d in dicts for k in ("_forward_hooks", "_forward_pre_hooks")]
+    hook_counts = tuple(map(len, hooks))
+    held = [(d, k) for d in dicts for k in ("_modules", "_parameters", "_buffers") if d[k]]
+    owners, names = [d for d, _ in held], [k for _, k in held]
+    containers = [d[k] for d, k in held]
+    sizes = tuple(map(len, containers))
+    item_owners = [c for c in containers for _ in c]
+    item_keys = [key for c in containers for key in c]
+    items = [c[key] for c, key in zip(item_owners, item_keys, strict=True)]
+    tensors = [t for t in items if isinstance(t, torch.Tensor)]
+    addresses = tuple(map(_data_ptr, tensors))
+    watched_dicts = [owner.__dict__ for owner, _, _ in builder.watched]
+    watched_names = [name for _, name, _ in builder.watched]
+    watched = [value for _, _, value in builder.watched]
+    missing = [_MISSING_ATTR] * len(watched_names)
+    root_dict = root.__dict__
+    global_hooks = _GLOBAL_HOOKS if complete else ()
+    is_not, getitem, get = operator.is_not, dict.__getitem__, dict.get
 
-    def bind(value: Any) -> str:
-        name = f"o{len(env)}"
-        env[name] = value
-        return name
-
-    def fail_if(condition: str) -> None:
-        lines.append(f"    if {condition}: return False")
-
-    fail_if(f"root.__dict__ is not {bind(root.__dict__)}")
-    if complete:
-        for i, hooks in enumerate(_GLOBAL_HOOKS):
-            env[f"g{i}"] = hooks
-            fail_if(f"g{i}")
-    for module in builder.modules:
-        attrs = module.__dict__
-        d = bind(attrs)
-        fail_if(f"len({d}) != {len(attrs)}")
-        hooked = f"({d}['_forward_hooks'] or {d}['_forward_pre_hooks'])"
-        fail_if(
-            hooked
-            if not (attrs["_forward_hooks"] or attrs["_forward_pre_hooks"])
-            else f"not {hooked}"
+    def guard(net: nn.Module) -> bool:
+        return (
+            net.__dict__ is root_dict
+            and not any(global_hooks)
+            and tuple(map(len, dicts)) == dict_lengths
+            and tuple(map(len, hooks)) == hook_counts
+            and not any(map(is_not, map(getitem, owners, names), containers))
+            and tuple(map(len, containers)) == sizes
+            and not any(map(is_not, map(dict.get, item_owners, item_keys), items))
+            and tuple(map(_data_ptr, tensors)) == addresses
+            and not any(map(is_not, map(get, watched_dicts, watched_names, missing), watched))
         )
-        children = attrs["_modules"]
-        if children:
-            fail_if(f"tuple({d}['_modules'].values()) != {bind(tuple(children.values()))}")
-        else:
-            fail_if(f"{d}['_modules']")
-        for slot in ("_parameters", "_buffers"):
-            tensors = attrs[slot]
-            if not tensors:
-                fail_if(f"{d}[{slot!r}]")
-                continue
-            t = bind(tensors)
-            fail_if(f"{d}[{slot!r}] is not {t} or len({t}) != {len(tensors)}")
-            for key, tensor in tensors.items():
-                if tensor is None:
-                    fail_if(f"{t}[{key!r}] is not None")
-                else:
-                    x = bind(tensor)
-                    fail_if(f"{t}[{key!r}] is not {x} or {x}.data_ptr() != {tensor.data_ptr()}")
-    for owner, name, value in builder.watched:
-        fail_if(f"{bind(owner.__dict__)}.get({name!r}, _MISSING) is not {bind(value)}")
-    lines.append("    return True")
-    exec(compile("\n".join(lines), "<rewardnets plan guard>", "exec"), env)
-    return env["guard"]
+
+    return guard
 
 
 def processed_tensor(

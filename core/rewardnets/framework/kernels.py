@@ -200,8 +200,8 @@ class KernelBuilder:
         return kernel
 
     def _net(self, net: Any) -> None:
+        # (Not watched: the torch path, too, keeps the preprocessing a net was built with.)
         own = (net.observation_space, net.action_space, net.normalize_images)
-        self.watch(net, "observation_space", "action_space", "normalize_images")
         if self.spaces is None:
             self.spaces = own
         elif own != self.spaces:
@@ -286,7 +286,7 @@ class NormKernel:
         eps: The layer's ``eps``.
     """
 
-    __slots__ = ("_decay", "_eps", "_kind", "_views", "updates")
+    __slots__ = ("_decay", "_eps", "_kind", "_views")
 
     def __init__(
         self, views: dict[str, Any] | None, kind: type | None, decay: float | None, eps: float
@@ -295,61 +295,80 @@ class NormKernel:
         self._kind = kind
         self._decay = decay
         self._eps = eps
-        #: Whether the layer has statistics to update.
-        self.updates = views is not None
+
+    def _shift_scale(self) -> tuple[float, float]:
+        views = self._views
+        assert views is not None
+        variance = float(views["running_var"][0]) + self._eps
+        # (1 / sqrt(0) is what torch's division by a zero std gives: inf.)
+        return float(views["running_mean"][0]), (
+            1.0 / math.sqrt(variance) if variance > 0 else math.inf
+        )
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
-        """``(x - mean) / sqrt(var + eps)`` with the statistics as they are."""
+        """``(x - mean) / sqrt(var + eps)`` of a ``(batch, features)`` array, as it is now."""
         views = self._views
         if views is None:
             return x
         mean, var = views["running_mean"], views["running_var"]
-        if mean.shape[0] == 1 and x.ndim == 1:
-            variance = float(var[0]) + self._eps
-            scale = 1.0 / math.sqrt(variance) if variance > 0 else math.inf
-            out = x.astype(np.float64)  # in double precision, then rounded once
-            out -= float(mean[0])
-            if scale == math.inf:  # eps=0 and no variance: what torch's division gives
-                with np.errstate(invalid="ignore"):
-                    out *= scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (x - mean) / np.sqrt(var + x.dtype.type(self._eps))
+
+    def standardize(self, x: np.ndarray, update: bool) -> np.ndarray:
+        """Standardise 1-d rewards with the statistics as they are; then fold them in if ``update``.
+
+        The arithmetic is done in double precision (with Python floats for a
+        small batch, cheaper than numpy's calls) and rounded once to ``x``'s dtype.
+        """
+        if self._views is None:
+            return x
+        shift, scale = self._shift_scale()
+        n = x.shape[0]
+        if n <= _FLOAT_MATH_MAX:
+            values = x.tolist()
+            if scale == math.inf:
+                out = np.array([_times_inf(v - shift) for v in values], x.dtype)
             else:
-                out *= scale
-            return out.astype(x.dtype, copy=False)
-        return (x - mean) / np.sqrt(var + x.dtype.type(self._eps))
+                out = np.array([(v - shift) * scale for v in values], x.dtype)
+            if update and n:
+                mean_b = sum(values) / n
+                var_b = sum([(v - mean_b) * (v - mean_b) for v in values]) / n
+                self._fold(mean_b, var_b, n)
+            return out
+        x64 = x.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            out = ((x64 - shift) * scale).astype(x.dtype)
+        if update:  # (numpy reductions: a BLAS dot may start threads)
+            mean_b = float(x64.mean())
+            x64 -= mean_b
+            np.square(x64, out=x64)
+            self._fold(mean_b, float(x64.mean()), n)
+        return out
 
     def update(self, x: np.ndarray) -> None:
         """Fold the batch ``x`` (``(batch,)`` or ``(batch, features)``) into the statistics."""
-        views = self._views
-        if views is None or x.shape[0] == 0:
+        if self._views is None or x.shape[0] == 0:
             return
-        n_b = x.shape[0]
-        mean_b: Any
-        var_b: Any
+        x64 = x.astype(np.float64)
         if x.ndim == 1:
-            if n_b <= _FLOAT_MATH_MAX:
-                values = x.tolist()
-                mean_b = sum(values) / n_b
-                var_b = sum([(v - mean_b) * (v - mean_b) for v in values]) / n_b
-            else:
-                x64 = x.astype(np.float64)
-                mean_b = float(x64.sum()) / n_b
-                centred = x64 - mean_b
-                var_b = float(centred @ centred) / n_b
+            self._fold(float(x64.mean()), float(x64.var()), x.shape[0])
         else:
-            x64 = x.astype(np.float64)
-            mean_b, var_b = x64.mean(axis=0), x64.var(axis=0)
+            self._fold(x64.mean(axis=0), x64.var(axis=0), x.shape[0])
+
+    def _fold(self, mean_b: Any, var_b: Any, n_b: int) -> None:
+        """Fold a batch's moments (floats for one feature, else arrays) into the buffers."""
+        views = self._views
+        assert views is not None
         mean, var, count = views["running_mean"], views["running_var"], views["count"]
-        if self._kind is EMANorm:
+        if self._kind is EMANorm:  # bias-corrected learning rate, as EMANorm.update_stats
             inv_rate, num_batches = views["inv_learning_rate"], views["num_batches"]
             inv = float(inv_rate) + self._decay ** int(num_batches)  # type: ignore[operator]
             weight = 1.0 / inv
-            corr = weight * (1 - weight)
             inv_rate[...] = inv
             num_batches[...] = int(num_batches) + 1
-        else:
-            n_a = int(count)
-            weight = n_b / (n_a + n_b)
-            corr = weight * (1 - weight)
+        else:  # Chan et al.'s parallel update, as RunningNorm.update_stats
+            weight = n_b / (int(count) + n_b)
+        corr = weight * (1 - weight)
         if isinstance(mean_b, float):
             mean_a, var_a = float(mean[0]), float(var[0])
             delta = mean_b - mean_a
@@ -363,7 +382,20 @@ class NormKernel:
         count[...] = int(count) + n_b
 
 
+def _times_inf(value: float) -> float:
+    """``value * inf`` as torch gives it: nan for 0, signed inf otherwise."""
+    return math.nan if value == 0 or value != value else math.copysign(math.inf, value)
+
+
 # ---------------------------------------------------------------------------- layers
+#: From this much work (rows x inputs x outputs) on, a Linear layer runs torch's
+#: matrix product (on the same memory, with torch's thread settings); below it,
+#: numpy's, whose per-call cost is a fraction of a torch op's. OpenBLAS, numpy's
+#: BLAS, starts threads of its own from about twice this size; on a busy
+#: machine those threads cost more than they give.
+TORCH_MATMUL_WORK = 1 << 17
+
+
 def _linear(builder: KernelBuilder, layer: nn.Linear, width: int) -> tuple[ArrayKernel, int]:
     weight = builder.view(layer, "weight")
     bias = builder.view(layer, "bias")
@@ -371,16 +403,22 @@ def _linear(builder: KernelBuilder, layer: nn.Linear, width: int) -> tuple[Array
     if weight.ndim != 2 or weight.shape[1] != width:
         raise NotCompilable("Linear input size differs")
     transposed = weight.T
-
-    if bias is None:
-        return (lambda x: x @ transposed), int(weight.shape[0])
+    weight_th = torch.from_numpy(weight)
+    bias_th = None if bias is None else torch.from_numpy(bias)
+    torch_rows = max(1, TORCH_MATMUL_WORK // (weight.shape[0] * weight.shape[1]))
 
     def linear(x: np.ndarray) -> np.ndarray:
+        if x.shape[0] >= torch_rows:
+            return _linear_op(torch.from_numpy(x), weight_th, bias_th).numpy()
         out = x @ transposed
-        out += bias
+        if bias is not None:
+            out += bias
         return out
 
     return linear, int(weight.shape[0])
+
+
+_linear_op = torch.nn.functional.linear
 
 
 def _elementwise(fn: Callable[[np.ndarray], np.ndarray]) -> Any:
@@ -546,6 +584,11 @@ def _int_values(batch: Any) -> Any:
     return None
 
 
+def kind_signed(values: np.ndarray) -> bool:
+    """Whether an integer array can hold negative values."""
+    return values.dtype.kind == "i"
+
+
 def _discrete_input(space: spaces.Discrete, dtype: np.dtype[Any]) -> InputFn:
     n, start = int(space.n), int(space.start)
     if n > 512:
@@ -562,9 +605,13 @@ def _discrete_input(space: spaces.Discrete, dtype: np.dtype[Any]) -> InputFn:
             values = values[:, 0]
         if start:
             values = values - start
-        if not values.shape[0] or values.min() < 0 or values.max() >= n:
+        # take refuses indices >= n (IndexError) but wraps negative ones.
+        if not values.shape[0] or (kind_signed(values) and values.min() < 0):
             return None
-        return table.take(values, 0)
+        try:
+            return table.take(values, 0)
+        except IndexError:
+            return None
 
     return discrete_input
 
