@@ -184,6 +184,16 @@ def reference(net: RewardNet, batch: tuple[Any, ...], kwargs: dict[str, Any]) ->
             module.training = mode
 
 
+def amplification(net: RewardNet) -> float:
+    """How much the stack's standardisations magnify a rounding error of a reward."""
+    factor = 1.0
+    for module in net.modules():
+        if isinstance(module, NormalizedRewardNet):
+            layer = module.normalize_output_layer
+            factor *= max(1.0, float(1 / torch.sqrt(layer.running_var + layer.eps).min()))
+    return factor
+
+
 def assert_same(
     fast: RewardNet, ref: RewardNet, got: np.ndarray, want: np.ndarray, tol: float
 ) -> None:
@@ -237,11 +247,13 @@ def test_kernels_equal_torch_through_training(net: RewardNet, ops: list[tuple[st
                 tol = 2e-4
             batch = transitions(net, 1 + seed % 17, seed)
             kwargs = {"update_stats": False} if op == "call_frozen" else {}
+            scaled = tol * amplification(ref)
             got = net.predict_processed(*batch, **kwargs)
             assert _compiled(net)  # every stack here has a kernel
-            assert_same(net, ref, got, reference(ref, batch, kwargs), tol)
+            assert_same(net, ref, got, reference(ref, batch, kwargs), scaled)
+            scaled = tol * amplification(ref)
             np.testing.assert_allclose(
-                net.predict(*batch), reference_predict(ref, batch), rtol=tol, atol=tol
+                net.predict(*batch), reference_predict(ref, batch), rtol=scaled, atol=scaled
             )
         elif op == "train":
             train_step(net, seed)
