@@ -426,3 +426,28 @@ def test_copies_get_their_own_plans() -> None:
     )
     assert int(net.normalize_output_layer.count) == 5
     assert int(clone.normalize_output_layer.count) == 5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_large_batches_match_torch_and_earlier_results_stay_intact(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    base = BasicRewardNet(OBS, ACT, hid_sizes=(64, 64), use_next_state=True)
+    net = NormalizedRewardNet(
+        ShapedRewardNet(base, BasicPotentialMLP(OBS, hid_sizes=(64,)), discount_factor=0.9)
+    ).to(dtype)
+    ref = copy.deepcopy(net)
+    first, second = _cartpole_batch(5000), _cartpole_batch(4000)
+    got_first = net.predict_processed(*first)
+    kept = got_first.copy()
+    got_second = net.predict_processed(*second)
+    assert _compiled(net)
+    tol = 1e-9 if dtype == torch.float64 else 1e-4
+    np.testing.assert_allclose(got_first, reference(ref, first, {}), rtol=tol, atol=tol)
+    np.testing.assert_allclose(got_second, reference(ref, second, {}), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got_first, kept)  # no buffer of a later call shared with it
+    frozen = tuple(a.copy() for a in first)
+    for array in frozen:
+        array.flags.writeable = False  # read-only inputs are read, never written
+    np.testing.assert_allclose(
+        net.predict(*frozen), reference(ref.base, first, {}), rtol=tol, atol=tol
+    )

@@ -27,6 +27,7 @@ method, and the whole call takes the torch path.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -396,7 +397,16 @@ def _times_inf(value: float) -> float:
 TORCH_MATMUL_WORK = 1 << 17
 
 
-def _linear(builder: KernelBuilder, layer: nn.Linear, width: int) -> tuple[ArrayKernel, int]:
+def _linear(
+    builder: KernelBuilder, layer: nn.Linear, width: int, scratch: bool = False
+) -> tuple[ArrayKernel, int]:
+    """A Linear layer; with ``scratch``, large outputs go to a buffer reused across calls.
+
+    Only an output that the next Linear layer consumes may be a scratch
+    buffer (one per thread): reusing it spares the allocator, which with
+    glibc's defaults hands out fresh pages (page faults) for each large
+    activation, most of a large batch's cost.
+    """
     weight = builder.view(layer, "weight")
     bias = builder.view(layer, "bias")
     assert weight is not None
@@ -404,21 +414,44 @@ def _linear(builder: KernelBuilder, layer: nn.Linear, width: int) -> tuple[Array
         raise NotCompilable("Linear input size differs")
     transposed = weight.T
     weight_th = torch.from_numpy(weight)
+    weight_t_th = weight_th.t()
     bias_th = None if bias is None else torch.from_numpy(bias)
+    out_features = int(weight.shape[0])
     torch_rows = max(1, TORCH_MATMUL_WORK // (weight.shape[0] * weight.shape[1]))
+    buffers = threading.local()
+
+    def large(x: np.ndarray) -> np.ndarray:
+        x_th = torch.from_numpy(x)
+        if not scratch:
+            return _linear_op(x_th, weight_th, bias_th).numpy()
+        out = getattr(buffers, "out", None)
+        if out is None or out.shape[0] != x.shape[0]:
+            out = buffers.out = torch.empty((x.shape[0], out_features), dtype=weight_th.dtype)
+        if bias_th is None:
+            torch.mm(x_th, weight_t_th, out=out)
+        else:
+            torch.addmm(bias_th, x_th, weight_t_th, out=out)
+        return out.numpy()
 
     def linear(x: np.ndarray) -> np.ndarray:
-        if x.shape[0] >= torch_rows:
-            return _linear_op(torch.from_numpy(x), weight_th, bias_th).numpy()
+        if x.shape[0] >= torch_rows and x.flags.writeable and x.flags.c_contiguous:
+            return large(x)
         out = x @ transposed
         if bias is not None:
             out += bias
         return out
 
-    return linear, int(weight.shape[0])
+    return linear, out_features
 
 
 _linear_op = torch.nn.functional.linear
+
+
+def _relu_in_place(x: np.ndarray) -> np.ndarray:
+    if x.size >= 1 << 16:  # torch's kernel streams large arrays faster
+        torch.from_numpy(x).relu_()
+        return x
+    return np.maximum(x, 0, out=x)
 
 
 def _elementwise(fn: Callable[[np.ndarray], np.ndarray]) -> Any:
@@ -438,7 +471,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 #: In-place twins of activations, for arrays a kernel has just made (a Linear's output).
 _IN_PLACE: dict[type, ArrayKernel] = {
-    nn.ReLU: lambda x: np.maximum(x, 0, out=x),
+    nn.ReLU: _relu_in_place,
     nn.Tanh: lambda x: np.tanh(x, out=x),
 }
 
@@ -481,10 +514,15 @@ def _norm(builder: KernelBuilder, layer: BaseNorm, width: int) -> tuple[ArrayKer
 def _sequential(builder: KernelBuilder, seq: nn.Sequential, width: int) -> tuple[ArrayKernel, int]:
     steps: list[ArrayKernel] = []
     fresh = False  # whether the last step's output is an array made by this kernel
-    for layer in seq._modules.values():
+    layers = list(seq._modules.values())
+    last_linear = max((i for i, m in enumerate(layers) if type(m) is nn.Linear), default=-1)
+    for i, layer in enumerate(layers):
         if width == 0:
             raise NotCompilable("a layer after a squeeze")
+        in_width = width
         step, width = builder.array(layer, width)
+        if type(layer) is nn.Linear and i < last_linear:  # consumed by a later Linear
+            step, width = _linear(builder, layer, in_width, scratch=True)
         if step is _identity_fn:
             continue
         if fresh and type(layer) in _IN_PLACE:
