@@ -386,8 +386,8 @@ def bench_env(settings: Settings, device: torch.device) -> list[Figure]:
     """Env steps through RewardVecEnvWrapper with a normalised net, against the bare env.
 
     A third venv, wrapped with a raw-torch reward of the same MLP (the numpy
-    floor of the predict figures), shows the most any wrapped reward of that
-    size could keep.
+    floor of the predict figures), shows what a hand-written torch reward keeps;
+    a fourth, with a reward that costs nothing, what the wrapper itself keeps.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -412,10 +412,14 @@ def bench_env(settings: Settings, device: torch.device) -> list[Figure]:
                 return mlp(x).numpy()
             return mlp(x.to(device)).cpu().numpy()
 
+    def zero_reward(obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        return np.zeros(len(obs), np.float32)
+
     venvs = {
         "unwrapped env": make_venv(),
         "RewardVecEnvWrapper": RewardVecEnvWrapper(make_venv(), net.predict_processed),
         "wrapper, raw-torch reward": RewardVecEnvWrapper(make_venv(), raw_reward),
+        "wrapper, zero reward": RewardVecEnvWrapper(make_venv(), zero_reward),
     }
     actions = np.random.default_rng(0).integers(0, 2, (1024, N_ENVS))
 
@@ -438,6 +442,7 @@ def bench_env(settings: Settings, device: torch.device) -> list[Figure]:
     for subject, key in (
         ("RewardVecEnvWrapper", "RewardVecEnvWrapper+NormalizedRewardNet"),
         ("wrapper, raw-torch reward", "RewardVecEnvWrapper+raw_mlp"),
+        ("wrapper, zero reward", "RewardVecEnvWrapper+zero_reward"),
     ):
         figure = ratio_figure(
             f"env/{key}/CartPole-v1x{N_ENVS}/unwrapped", samples, subject, "unwrapped env"

@@ -28,6 +28,7 @@ def _expected_keys() -> set[str]:
     keys.add("train/BasicRewardNet/Pendulum-v1/b1024/raw_mlp")
     keys.add("env/RewardVecEnvWrapper+NormalizedRewardNet/CartPole-v1x8/unwrapped")
     keys.add("env/RewardVecEnvWrapper+raw_mlp/CartPole-v1x8/unwrapped")
+    keys.add("env/RewardVecEnvWrapper+zero_reward/CartPole-v1x8/unwrapped")
     keys.add("serialize/save/NormalizedRewardNet")
     keys.add("serialize/load/NormalizedRewardNet")
     keys.add("import/rewardnets/over_torch")
