@@ -131,7 +131,11 @@ class NormalizedRewardNet(PredictProcessedWrapper):
         def normalized(batch: Batch, kwargs: dict[str, Any]) -> np.ndarray:
             update = kwargs.get("update_stats", True)
             if "update_stats" in kwargs:  # consumed here, as the method's parameter
-                kwargs = {k: v for k, v in kwargs.items() if k != "update_stats"}
+                kwargs = (
+                    {k: v for k, v in kwargs.items() if k != "update_stats"}
+                    if len(kwargs) > 1
+                    else {}
+                )
             return norm.standardize(base(batch, kwargs), bool(update))
 
         return normalized

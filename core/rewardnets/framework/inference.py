@@ -410,6 +410,7 @@ def _make_guard(root: nn.Module, builder: KernelBuilder, complete: bool) -> Any:
     dict_lengths = tuple(map(len, dicts))
     hooks = [d[k] for d in dicts for k in ("_forward_hooks", "_forward_pre_hooks")]
     hook_counts = tuple(map(len, hooks))
+    hooked = any(hook_counts)
     held = [(d, k) for d in dicts for k in ("_modules", "_parameters", "_buffers") if d[k]]
     owners, names = [d for d, _ in held], [k for _, k in held]
     containers = [d[k] for d, k in held]
@@ -432,7 +433,7 @@ def _make_guard(root: nn.Module, builder: KernelBuilder, complete: bool) -> Any:
             net.__dict__ is root_dict
             and not any(global_hooks)
             and tuple(map(len, dicts)) == dict_lengths
-            and tuple(map(len, hooks)) == hook_counts
+            and (tuple(map(len, hooks)) == hook_counts if hooked else not any(hooks))
             and not any(map(is_not, map(getitem, owners, names), containers))
             and tuple(map(len, containers)) == sizes
             and not any(map(is_not, map(dict.get, item_owners, item_keys), items))
