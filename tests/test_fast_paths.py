@@ -1,9 +1,11 @@
 """The fast paths of prediction keep every semantic of the slow ones they replace.
 
-Eval-mode switching with cached flags, host-side one-hot and flag conversion,
-host-side normalisation statistics, and the cheap success path of the env
-wrapper's reward checks: each is compared with what it replaces, and each
-cache is shown to notice the changes that invalidate it.
+Eval-mode switching with cached flags (the torch path), host-side one-hot and
+flag conversion, normalisation statistics kept by the compiled kernels, and
+the cheap success path of the env wrapper's reward checks: each is compared
+with what it replaces, and each cache is shown to notice the changes that
+invalidate it. ``test_inference_kernels.py`` holds the property tests of the
+kernels.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ __all__ = [
     "NotCompilable",
     "ProcessedKernel",
     "RewardKernel",
+    "is_covered",
     "prepare_inputs",
 ]
 
@@ -622,7 +623,7 @@ def _int_values(batch: Any) -> Any:
     return None
 
 
-def kind_signed(values: np.ndarray) -> bool:
+def _signed(values: np.ndarray) -> bool:
     """Whether an integer array can hold negative values."""
     return values.dtype.kind == "i"
 
@@ -644,7 +645,7 @@ def _discrete_input(space: spaces.Discrete, dtype: np.dtype[Any]) -> InputFn:
         if start:
             values = values - start
         # take refuses indices >= n (IndexError) but wraps negative ones.
-        if not values.shape[0] or (kind_signed(values) and values.min() < 0):
+        if not values.shape[0] or (_signed(values) and values.min() < 0):
             return None
         try:
             return table.take(values, 0)
