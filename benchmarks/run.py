@@ -171,7 +171,9 @@ def _numpy_limit(
     linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
     layers = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in linears]
     last = len(layers) - 1
-    eye = np.eye(int(act_space.n), dtype=np.float32) if act_space.shape == () else None
+    eye = None
+    if isinstance(act_space, gym.spaces.Discrete):
+        eye = np.eye(int(act_space.n), dtype=np.float32)
 
     def numpy_mlp() -> np.ndarray:
         x = np.concatenate([obs, acts if eye is None else eye.take(acts, 0)], 1)
