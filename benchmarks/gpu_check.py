@@ -9,11 +9,13 @@ Run it from the repository root on a machine with an NVIDIA GPU::
 The checks assert that a net on the GPU takes numpy in and gives numpy out
 with each input array copied to the device once and the rewards copied back
 once (no round trip through the host, for ``NormalizedRewardNet`` included);
-that predictions, wrappers and normalisation statistics on the GPU match a
-CPU twin; that ``RewardVecEnvWrapper`` steps with a GPU net; and that a net
-saved on the GPU loads on the CPU and back. Without CUDA it says so and exits
-with status 2. ``--device cpu --dry-run`` runs the same checks on the CPU
-(without the copy counts), to test the script itself.
+that predictions, wrappers and normalisation statistics on the GPU (the torch
+path) match a CPU twin (the compiled numpy kernels); that a stack moved to the
+GPU and back switches between the two with its weights; that
+``RewardVecEnvWrapper`` steps with a GPU net; and that a net saved on the GPU
+loads on the CPU and back. Without CUDA it says so and exits with status 2.
+``--device cpu --dry-run`` runs the same checks on the CPU (without the copy
+counts), to test the script itself.
 """
 
 from __future__ import annotations
@@ -290,7 +292,42 @@ def check_save_load(device: torch.device) -> None:
         _close(unpickled.predict_processed(*batch, update_stats=False), want, "torch.save file")
 
 
+def _has_kernel(net: Any) -> bool:
+    plan = net._kernel_plans.processed
+    return plan is not None and plan.run is not None
+
+
+def check_plans(device: torch.device) -> None:
+    """A net's compiled CPU kernel and its torch path on the device agree, across moves.
+
+    On the CPU the stack runs its numpy kernel; moved to the device it must take
+    the torch path (the plan's guard sees the new parameter memory), and moved
+    back, after a training step on the device, the kernel again, with the new
+    weights.
+    """
+    obs_space, act_space = _spaces("CartPole-v1")
+    torch.manual_seed(0)
+    net = rewardnets.NormalizedRewardNet(rewardnets.BasicShapedRewardNet(obs_space, act_space))
+    batch = _batch(obs_space, act_space, 0)
+    on_cpu = net.predict_processed(*batch, update_stats=False)
+    assert _has_kernel(net), "a CPU float32 stack of built-ins ran without its kernel"
+    net.to(device)
+    _close(net.predict_processed(*batch, update_stats=False), on_cpu, "moved to the device")
+    assert _has_kernel(net) == (device.type == "cpu"), f"kernel plan on {device}"
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    loss = net(*net.preprocess(*batch)).square().mean()
+    loss.backward()
+    optimizer.step()
+    on_device = net.predict_processed(*batch, update_stats=False)
+    net.cpu()
+    _close(net.predict_processed(*batch, update_stats=False), on_device, "moved back")
+    assert _has_kernel(net), "the stack moved back to the CPU did not get its kernel again"
+    torch_path = net.predict_processed_th(*batch, update_stats=False).numpy()
+    _close(on_device, torch_path, "the CPU torch path")
+
+
 CHECKS: list[tuple[str, Callable[[torch.device], None], bool]] = [
+    ("plans: CPU kernel, device torch path, moves between them", check_plans, False),
     ("predict: numpy in, numpy out, CPU twin", check_predict, False),
     ("copies: one per input, one back", check_copies, True),
     ("wrappers: shaping, ensembles, normalisation", check_wrappers, False),
@@ -309,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dry-run", action="store_true", help="allow --device cpu (tests this script)"
     )
+    parser.add_argument("--tune-malloc", action="store_true", help="as in run.py: off by default")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gpu.json")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -341,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = tf32
     if args.no_table:
         return 0
-    malloc_tuned = bench.tune_malloc()
+    malloc_tuned = bench.tune_malloc() if args.tune_malloc else False
     settings = bench.QUICK if args.quick else bench.FULL
     figures = bench.run(settings, device)
     print(bench.format_table(figures))

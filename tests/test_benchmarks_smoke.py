@@ -22,11 +22,13 @@ def _expected_keys() -> set[str]:
             for batch in (1, 8, 64, 1024, 16384):
                 for floor in ("numpy_floor", "tensor_floor"):
                     keys.add(f"predict/{net}/{env}/b{batch}/{floor}")
+                keys.add(f"predict/numpy_mlp/{env}/b{batch}/numpy_floor")
     for batch in (32, 256):
         keys.add(f"predict/CNNRewardNet/84x84x4/b{batch}/tensor_floor")
     keys.add("train/BasicRewardNet/Pendulum-v1/b1024/raw_mlp")
     keys.add("env/RewardVecEnvWrapper+NormalizedRewardNet/CartPole-v1x8/unwrapped")
     keys.add("env/RewardVecEnvWrapper+raw_mlp/CartPole-v1x8/unwrapped")
+    keys.add("env/RewardVecEnvWrapper+zero_reward/CartPole-v1x8/unwrapped")
     keys.add("serialize/save/NormalizedRewardNet")
     keys.add("serialize/load/NormalizedRewardNet")
     keys.add("import/rewardnets/over_torch")
@@ -45,6 +47,8 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(out.read_text())
     assert payload["meta"]["quick"] is True
+    assert payload["meta"]["malloc_tuned"] is False  # the default process, by default
+    assert "malloc: glibc defaults" in result.stdout
     figures = payload["figures"]
     missing = _expected_keys() - set(figures)
     assert not missing, f"figures missing from the JSON: {sorted(missing)}"

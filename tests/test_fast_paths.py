@@ -1,14 +1,17 @@
 """The fast paths of prediction keep every semantic of the slow ones they replace.
 
-Eval-mode switching with cached flags, host-side one-hot and flag conversion,
-host-side normalisation statistics, and the cheap success path of the env
-wrapper's reward checks: each is compared with what it replaces, and each
-cache is shown to notice the changes that invalidate it.
+Eval-mode switching with cached flags (the torch path), host-side one-hot and
+flag conversion, normalisation statistics kept by the compiled kernels, and
+the cheap success path of the env wrapper's reward checks: each is compared
+with what it replaces, and each cache is shown to notice the changes that
+invalidate it. ``test_inference_kernels.py`` holds the property tests of the
+kernels.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import pickle
 from typing import Any
 
@@ -178,70 +181,57 @@ def test_box_input_of_any_memory_layout_gives_the_same_rewards() -> None:
 
 
 # ----------------------------------------------------------------- normalisation
-def _twin_layers(layer: type[RunningNorm | EMANorm], features: int) -> tuple[Any, Any]:
-    kwargs = {"decay": 0.9} if layer is EMANorm else {}
-    return layer(features, **kwargs).double(), layer(features, **kwargs).double()
+def _normalized_twins(
+    layer: type[RunningNorm | EMANorm],
+) -> tuple[NormalizedRewardNet, NormalizedRewardNet]:
+    """The same normalised net twice; the second always takes the torch path."""
+    kwargs: dict[str, Any] = {"decay": 0.9} if layer is EMANorm else {}
+    torch.manual_seed(0)
+    fast = NormalizedRewardNet(
+        BasicRewardNet(BOX, spaces.Discrete(3), hid_sizes=(8,)), functools.partial(layer, **kwargs)
+    )
+    slow = copy.deepcopy(fast)
+    slow.base.mlp.register_forward_hook(lambda *_: None)  # a hook: no kernel for this stack
+    return fast, slow
 
 
 @pytest.mark.parametrize("layer", [RunningNorm, EMANorm])
-@pytest.mark.parametrize("features", [1, 3])
-def test_host_statistics_match_the_torch_update(
-    layer: type[RunningNorm | EMANorm], features: int
-) -> None:
-    host, torch_twin = _twin_layers(layer, features)
-    rng = np.random.default_rng(features)
+def test_kernel_statistics_match_the_torch_update(layer: type[RunningNorm | EMANorm]) -> None:
+    fast, slow = _normalized_twins(layer)
     for size in (1, 5, 64, 65, 300, 2):
-        shape = (size,) if features == 1 and size % 2 else (size, features)
-        batch = rng.normal(2.0, 3.0, shape)
-        got = host.normalize_numpy(batch, update_stats=True)
-        want = torch_twin.normalize(torch.as_tensor(batch)).numpy()
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-        torch_twin.update_stats(torch.as_tensor(batch))
-        for name, value in torch_twin.state_dict().items():
+        obs, acts = _batch(size, seed=size)
+        got = fast.predict_processed(obs, acts)
+        assert fast._kernel_plans.processed.run is not None  # the kernel ran
+        np.testing.assert_allclose(got, slow.predict_processed(obs, acts), rtol=1e-5, atol=1e-6)
+        assert slow._kernel_plans.processed.run is None
+        for name, value in slow.state_dict().items():
             np.testing.assert_allclose(
-                host.state_dict()[name].numpy(), value.numpy(), rtol=1e-9, err_msg=name
+                fast.state_dict()[name].numpy(), value.numpy(), rtol=1e-5, err_msg=name
             )
 
 
-@pytest.mark.parametrize("layer", [RunningNorm, EMANorm])
-def test_normalize_numpy_takes_tensors_and_keeps_the_float_dtype(
-    layer: type[RunningNorm | EMANorm],
-) -> None:
-    from_array, from_tensor = layer(1), layer(1)
-    rewards = np.random.default_rng(0).normal(size=8).astype(np.float32)
-    out_array = from_array.normalize_numpy(rewards, update_stats=True)
-    out_tensor = from_tensor.normalize_numpy(torch.from_numpy(rewards), update_stats=True)
-    assert out_array.dtype == out_tensor.dtype == np.float32
-    np.testing.assert_array_equal(out_array, out_tensor)
-    assert torch.equal(from_array.running_mean, from_tensor.running_mean)
-    assert int(from_array.count) == int(from_tensor.count) == 8
-
-
-def test_cached_views_follow_the_buffers_when_they_are_replaced() -> None:
-    layer = RunningNorm(1)
-    layer.update_stats_numpy(np.array([1.0, 3.0]))
-    layer.count = torch.tensor(0)  # a new tensor under the same name
-    layer.update_stats_numpy(np.array([10.0]))
-    assert int(layer.count) == 1 and layer.running_mean.item() == pytest.approx(10.0)
-    layer.share_memory()  # same tensors, new memory
-    layer.update_stats_numpy(np.array([20.0]))
-    assert int(layer.count) == 2 and layer.running_mean.item() == pytest.approx(15.0)
-    layer.double()
-    layer.update_stats_numpy(np.array([30.0]))
-    assert layer.running_mean.dtype == torch.float64 and int(layer.count) == 3
-    assert layer.running_mean.item() == pytest.approx(20.0)
-    restored = pickle.loads(pickle.dumps(layer))
-    restored.update_stats_numpy(np.array([40.0]))
-    assert int(restored.count) == 4 and int(layer.count) == 3
-    assert restored.running_mean.item() == pytest.approx(25.0)
-
-
-def test_in_place_edits_of_the_buffers_are_seen() -> None:
-    layer = RunningNorm(1)
-    layer.update_stats_numpy(np.array([1.0, 3.0]))
-    layer.running_mean.fill_(100.0)
-    out = layer.normalize_numpy(np.array([100.0], np.float32))
-    assert out[0] == pytest.approx(0.0)
+def test_statistics_replaced_moved_or_edited_in_place_are_seen() -> None:
+    fast, slow = _normalized_twins(RunningNorm)
+    obs, acts = _batch()
+    for net in (fast, slow):
+        net.predict_processed(obs, acts)
+        layer = net.normalize_output_layer
+        layer.count = torch.tensor(0)  # a new tensor under the same name
+        net.predict_processed(obs, acts)
+        assert int(layer.count) == len(obs)
+        layer.share_memory()  # same tensors, new memory
+        net.predict_processed(obs, acts)
+        layer.running_mean.fill_(100.0)  # an in-place edit
+    np.testing.assert_allclose(
+        fast.predict_processed(obs, acts, update_stats=False),
+        slow.predict_processed(obs, acts, update_stats=False),
+        rtol=1e-5,
+    )
+    assert int(fast.normalize_output_layer.count) == 2 * len(obs)
+    restored = pickle.loads(pickle.dumps(fast))
+    restored.predict_processed(obs, acts)
+    assert int(restored.normalize_output_layer.count) == 3 * len(obs)
+    assert int(fast.normalize_output_layer.count) == 2 * len(obs)
 
 
 def test_subclass_overrides_of_update_stats_and_normalize_are_used() -> None:

@@ -336,11 +336,13 @@ def test_imitation_state_dict_of_a_wrapped_net_loads_strictly(name: str) -> None
     net.load_state_dict(state_dict, strict=True)
     batch = _fixture_inputs(name)
     np.testing.assert_allclose(net.predict(*batch), EXPECTED[name]["predict"], rtol=1e-6, atol=1e-7)
+    # Standardising divides by the std of the fixture's statistics (about 0.09):
+    # one float32 ulp of a reward, summed in another order, becomes about 4e-7.
     np.testing.assert_allclose(
         net.predict_processed(*batch, update_stats=False),
         EXPECTED[name]["predict_processed"],
         rtol=1e-6,
-        atol=1e-7,
+        atol=1e-6,
     )
     # rewardnets' own keys keep loading as well.
     again = _same_stack(name)

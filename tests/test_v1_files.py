@@ -46,7 +46,9 @@ def test_v1_file_loads_and_predicts_as_when_it_was_written(name: str) -> None:
     )
     expected = np.asarray(case["rewards"], dtype=case["rewards_dtype"])
     assert rewards.dtype == expected.dtype
-    assert np.array_equal(rewards, expected)
+    # Equal to float rounding: the numpy kernels of the inference path may round
+    # differently from the torch ops the file's predictions were made with.
+    np.testing.assert_allclose(rewards, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_v1_file_saved_again_is_v2_and_predicts_the_same(tmp_path: Path) -> None:
@@ -60,9 +62,15 @@ def test_v1_file_saved_again_is_v2_and_predicts_the_same(tmp_path: Path) -> None
         _array(case["next_obs"], old.observation_space),
         np.asarray(case["dones"], dtype=bool),
     )
-    assert np.array_equal(
+    np.testing.assert_allclose(
         new.predict_processed(*inputs, update_stats=False),
         np.asarray(case["rewards"], dtype=np.float32),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        new.predict_processed(*inputs, update_stats=False),
+        old.predict_processed(*inputs, update_stats=False),
     )
 
 

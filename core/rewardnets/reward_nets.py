@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from rewardnets.framework.inference import processed_tensor, run_kernel
+from rewardnets.framework.kernels import (
+    ArrayKernel,
+    Batch,
+    KernelBuilder,
+    MomentsKernel,
+    NormKernel,
+    ProcessedKernel,
+    RewardKernel,
+)
 from rewardnets.framework.networks import cnn_transpose
 from rewardnets.framework.reward_net import (
     ForwardWrapper,
@@ -20,12 +30,21 @@ from rewardnets.framework.reward_net import (
 from rewardnets.plugin_registry.registry import registry
 
 __all__ = [
+    "ArrayKernel",
+    "Batch",
     "ForwardWrapper",
+    "KernelBuilder",
+    "MomentsKernel",
+    "NormKernel",
+    "ProcessedKernel",
     "PredictProcessedWrapper",
     "RewardNet",
     "RewardNetWithVariance",
+    "RewardKernel",
     "RewardNetWrapper",
     "cnn_transpose",
+    "processed_tensor",
+    "run_kernel",
 ]
 
 

@@ -13,6 +13,13 @@ from torch import nn
 from rewardnets import PredictProcessedWrapper, RewardNet, RewardNetWithVariance, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.preprocessing import TensorTree
+from rewardnets.reward_nets import (
+    Batch,
+    KernelBuilder,
+    MomentsKernel,
+    ProcessedKernel,
+    run_kernel,
+)
 
 __all__ = ["AddSTDRewardWrapper", "RewardEnsemble"]
 
@@ -94,6 +101,11 @@ class RewardEnsemble(RewardNetWithVariance):
         self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the mean and (ddof=1) variance of the members' processed rewards."""
+        moments = run_kernel(
+            self, "predict_reward_moments", state, action, next_state, done, kwargs
+        )
+        if moments is not None:
+            return moments
         all_rewards = self.predict_processed_all(state, action, next_state, done, **kwargs)
         return all_rewards.mean(axis=-1), all_rewards.var(axis=-1, ddof=1)
 
@@ -101,7 +113,33 @@ class RewardEnsemble(RewardNetWithVariance):
         self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
     ) -> np.ndarray:
         """Return the mean of the members' processed rewards."""
+        reward = run_kernel(self, "predict_processed", state, action, next_state, done, kwargs)
+        if reward is not None:
+            return reward
         return self.predict_processed_all(state, action, next_state, done, **kwargs).mean(axis=-1)
+
+    def _members_kernel(self, builder: KernelBuilder) -> Any:
+        members = [builder.processed(member) for member in self.members]
+
+        def all_rewards(batch: Batch, kwargs: dict[str, Any]) -> np.ndarray:
+            return np.stack([member(batch, kwargs) for member in members], axis=-1)
+
+        return all_rewards
+
+    def processed_kernel(self, builder: KernelBuilder) -> ProcessedKernel | None:
+        """The numpy twin of :meth:`predict_processed`: the members' kernels, averaged."""
+        all_rewards = self._members_kernel(builder)
+        return lambda batch, kwargs: all_rewards(batch, kwargs).mean(axis=-1)
+
+    def moments_kernel(self, builder: KernelBuilder) -> MomentsKernel | None:
+        """The numpy twin of :meth:`predict_reward_moments`."""
+        all_rewards = self._members_kernel(builder)
+
+        def moments(batch: Batch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+            rewards = all_rewards(batch, kwargs)
+            return rewards.mean(axis=-1), rewards.var(axis=-1, ddof=1)
+
+        return moments
 
     def predict(
         self, state: Any, action: Any, next_state: Any = None, done: Any = None, **kwargs: Any
@@ -149,9 +187,28 @@ class AddSTDRewardWrapper(PredictProcessedWrapper):
             alpha: Weight of the standard deviation; ``default_alpha`` if None.
             **kwargs: Passed on to the base's ``predict_reward_moments``.
         """
+        reward = run_kernel(
+            self, "predict_processed", state, action, next_state, done, {"alpha": alpha, **kwargs}
+        )
+        if reward is not None:
+            return reward
         alpha = self.default_alpha if alpha is None else alpha
         mean, var = self.base.predict_reward_moments(state, action, next_state, done, **kwargs)
         return mean + alpha * np.sqrt(var)
+
+    def processed_kernel(self, builder: KernelBuilder) -> ProcessedKernel | None:
+        """The numpy twin of :meth:`predict_processed`."""
+        moments = builder.moments(self.base)
+        (default_alpha,) = builder.watch(self, "default_alpha")
+
+        def mean_plus_std(batch: Batch, kwargs: dict[str, Any]) -> np.ndarray:
+            alpha = kwargs.get("alpha")
+            if "alpha" in kwargs:  # consumed here, as the method's parameter
+                kwargs = {k: v for k, v in kwargs.items() if k != "alpha"}
+            mean, var = moments(batch, kwargs)
+            return mean + (default_alpha if alpha is None else alpha) * np.sqrt(var)
+
+        return mean_plus_std
 
 
 @hookimpl

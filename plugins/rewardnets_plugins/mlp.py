@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -12,6 +13,7 @@ from rewardnets import Configurable, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.networks import build_mlp, rename_state_dict_keys
 from rewardnets.preprocessing import TensorTree, check_space, flat_dim
+from rewardnets.reward_nets import ArrayKernel, Batch, KernelBuilder, RewardKernel
 from rewardnets_plugins._inputs import flatten, require
 
 __all__ = ["BasicPotentialMLP", "BasicRewardNet"]
@@ -96,6 +98,25 @@ class BasicRewardNet(RewardNet):
         mlp: nn.Module = self._modules["mlp"]  # type: ignore[assignment]
         return mlp(x)
 
+    def reward_kernel(self, builder: KernelBuilder) -> RewardKernel | None:
+        """The numpy twin of :meth:`forward`: the MLP on the concatenated inputs."""
+        uses = builder.watch(self, "use_state", "use_action", "use_next_state", "use_done")
+        obs_dim, act_dim = flat_dim(self.observation_space), flat_dim(self.action_space)
+        widths = (obs_dim, act_dim, obs_dim, 1)
+        used = [i for i, use in enumerate(uses) if use]
+        builder.needs(*(("state", "action", "next_state", "done")[i] for i in used))
+        mlp, out = builder.array(self._modules["mlp"], sum(widths[i] for i in used))
+        if out != 0:  # not one reward per row
+            return None
+        if used == [0]:
+            return lambda batch: mlp(batch[0])
+
+        def reward(batch: Batch) -> np.ndarray:
+            parts = [batch[i] if i != 3 else batch[3][:, None] for i in used]
+            return mlp(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1))
+
+        return reward
+
 
 class BasicPotentialMLP(Configurable, nn.Module):
     """A state potential ``phi(s)``: an MLP over the flattened observation.
@@ -131,6 +152,10 @@ class BasicPotentialMLP(Configurable, nn.Module):
     def forward(self, state: TensorTree) -> torch.Tensor:
         """Return the potential of each state, shape ``(batch,)``."""
         return self._potential(flatten(state))
+
+    def array_kernel(self, builder: KernelBuilder, width: int) -> tuple[ArrayKernel, int]:
+        """The numpy twin of :meth:`forward`, on flattened states."""
+        return builder.array(self._modules["_potential"], width)
 
 
 @hookimpl

@@ -12,6 +12,13 @@ from torch import nn
 from rewardnets import PredictProcessedWrapper, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
 from rewardnets.networks import BaseNorm, EMANorm, RunningNorm, evaluating
+from rewardnets.reward_nets import (
+    Batch,
+    KernelBuilder,
+    ProcessedKernel,
+    processed_tensor,
+    run_kernel,
+)
 
 __all__ = ["NormalizedRewardNet"]
 
@@ -58,10 +65,9 @@ class NormalizedRewardNet(PredictProcessedWrapper):
     ) -> np.ndarray:
         """Return the base's processed reward, standardised.
 
-        With the statistics in CPU memory, the base's numpy reward is
-        standardised (and folded into the statistics) on the host, without a
-        round trip through torch. Elsewhere the reward stays on the device
-        until the standardised result is copied back, once.
+        On the CPU the whole stack usually runs as one compiled numpy kernel
+        (:meth:`processed_kernel`); otherwise the reward stays on the net's
+        device until the standardised result is copied back, once.
 
         Args:
             state: States.
@@ -71,15 +77,17 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             update_stats: Fold this batch into the statistics afterwards.
             **kwargs: Passed on to the base's ``predict_processed``.
         """
-        layer = self.normalize_output_layer
-        if isinstance(layer, BaseNorm):
-            stats = layer._buffers["running_mean"]
-            if stats is not None and stats.is_cpu:
-                reward = _processed_reward(self.base, state, action, next_state, done, kwargs)
-                out = layer.normalize_numpy(reward, update_stats)
-                if out.shape != reward.shape:  # (a torch.Size is a tuple)
-                    raise _shape_changed(layer, tuple(reward.shape), out.shape)
-                return out
+        reward = run_kernel(
+            self,
+            "predict_processed",
+            state,
+            action,
+            next_state,
+            done,
+            {"update_stats": update_stats, **kwargs},
+        )
+        if reward is not None:
+            return reward
         normalized = self.predict_processed_th(
             state, action, next_state, done, update_stats=update_stats, **kwargs
         )
@@ -96,12 +104,12 @@ class NormalizedRewardNet(PredictProcessedWrapper):
     ) -> torch.Tensor:
         """Like :meth:`predict_processed`, but return a tensor on the net's device.
 
-        The base's reward is computed as a tensor where the base allows it (a
-        net whose ``predict_processed`` is its ``predict``, or another
-        ``NormalizedRewardNet``), so on a GPU nothing is copied to the host.
+        The base's processed reward is taken as a tensor where the base allows
+        it (``rewardnets.reward_nets.processed_tensor``), so on a GPU nothing
+        is copied to the host.
         """
         layer = self.normalize_output_layer
-        reward = _processed_tensor(self.base, state, action, next_state, done, kwargs)
+        reward = processed_tensor(self.base, state, action, next_state, done, kwargs)
         with torch.no_grad():
             if isinstance(layer, BaseNorm):
                 normalized = layer.normalize(reward)
@@ -115,54 +123,29 @@ class NormalizedRewardNet(PredictProcessedWrapper):
                 update(reward)
         return normalized
 
+    def processed_kernel(self, builder: KernelBuilder) -> ProcessedKernel | None:
+        """The numpy twin of :meth:`predict_processed`, on views of the statistics."""
+        base = builder.processed(self.base)
+        norm = builder.norm(self.normalize_output_layer)
+
+        def normalized(batch: Batch, kwargs: dict[str, Any]) -> np.ndarray:
+            update = kwargs.get("update_stats", True)
+            if "update_stats" in kwargs:  # consumed here, as the method's parameter
+                kwargs = (
+                    {k: v for k, v in kwargs.items() if k != "update_stats"}
+                    if len(kwargs) > 1
+                    else {}
+                )
+            return norm.standardize(base(batch, kwargs), bool(update))
+
+        return normalized
+
 
 def _shape_changed(layer: nn.Module, before: tuple[int, ...], after: tuple[int, ...]) -> ValueError:
     return ValueError(
         f"normalize_output_layer {type(layer).__name__} changed the reward shape from "
         f"{before} to {after}; it must preserve it."
     )
-
-
-def _is_plain_prediction(base: RewardNet) -> bool:
-    """Whether ``base.predict_processed`` is ``RewardNet``'s own, over its own ``predict``.
-
-    Looked up on the instance, so an override on the instance (or its class)
-    counts as an override; then the base's processed reward is its ``predict_th``.
-    """
-    processed = getattr(base.predict_processed, "__func__", None)
-    predict = getattr(base.predict, "__func__", None)
-    return processed is RewardNet.predict_processed and predict is RewardNet.predict
-
-
-def _processed_reward(
-    base: RewardNet, state: Any, action: Any, next_state: Any, done: Any, kwargs: dict[str, Any]
-) -> np.ndarray | torch.Tensor:
-    """The base's processed reward: a CPU tensor when it is the plain prediction."""
-    if _is_plain_prediction(base):
-        return base.predict_th(state, action, next_state, done)
-    return base.predict_processed(state, action, next_state, done, **kwargs)
-
-
-def _processed_tensor(
-    base: RewardNet,
-    state: Any,
-    action: Any,
-    next_state: Any,
-    done: Any,
-    kwargs: dict[str, Any],
-) -> torch.Tensor:
-    """The base's processed reward as a tensor on its device, without a host round trip."""
-    if isinstance(base, NormalizedRewardNet) and _is_own_method(base, "predict_processed"):
-        return base.predict_processed_th(state, action, next_state, done, **kwargs)
-    if _is_plain_prediction(base):
-        return base.predict_th(state, action, next_state, done)
-    reward = base.predict_processed(state, action, next_state, done, **kwargs)
-    return torch.as_tensor(reward, device=base.device)
-
-
-def _is_own_method(net: NormalizedRewardNet, name: str) -> bool:
-    """Whether ``net.<name>`` is ``NormalizedRewardNet``'s, not an override."""
-    return getattr(getattr(net, name), "__func__", None) is getattr(NormalizedRewardNet, name)
 
 
 @hookimpl

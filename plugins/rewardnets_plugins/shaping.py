@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from gymnasium import spaces
 
 from rewardnets import ForwardWrapper, RewardNet, hookimpl
 from rewardnets.hookspecs import Register
-from rewardnets.preprocessing import TensorTree
+from rewardnets.preprocessing import TensorTree, flat_dim
+from rewardnets.reward_nets import Batch, KernelBuilder, RewardKernel
 from rewardnets_plugins._inputs import require
 from rewardnets_plugins.mlp import BasicPotentialMLP, BasicRewardNet
 
@@ -58,6 +60,33 @@ class ShapedRewardNet(ForwardWrapper):
         old = self.potential(state)
         new = self.discount_factor * (1 - done_th) * self.potential(next_th)
         return base_reward + new - old
+
+    def reward_kernel(self, builder: KernelBuilder) -> RewardKernel | None:
+        """The numpy twin of :meth:`forward`."""
+        potential = self.potential
+        if not hasattr(potential, "array_kernel") and not _flat_already(self.observation_space):
+            return None  # a raw module would see the unflattened states
+        builder.needs("next_state", "done")
+        base = builder.reward(self.base)
+        (discount,) = builder.watch(self, "discount_factor")
+        phi, out = builder.array(potential, flat_dim(self.observation_space))
+        if out != 0:
+            return None
+
+        def shaped(batch: Batch) -> np.ndarray:
+            state, _, next_state, done = batch
+            return base(batch) + discount * (1 - done) * phi(next_state) - phi(state)
+
+        return shaped
+
+
+def _flat_already(space: spaces.Space[Any]) -> bool:
+    """Whether preprocessed states of ``space`` are already ``(batch, features)``."""
+    if isinstance(space, spaces.Dict):
+        return False
+    if isinstance(space, (spaces.Box, spaces.MultiBinary)):
+        return len(space.shape) == 1
+    return True
 
 
 class BasicShapedRewardNet(ShapedRewardNet):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import abc
 import collections
 import contextlib
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -151,165 +149,6 @@ class BaseNorm(nn.Module, abc.ABC):
         """Standardise ``x`` with the current statistics, without updating them."""
         return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
 
-    def normalize_numpy(
-        self, x: np.ndarray | torch.Tensor, update_stats: bool = False
-    ) -> np.ndarray:
-        """Standardise a batch on the host; then, if ``update_stats``, fold it into the statistics.
-
-        The host twin of :meth:`normalize` followed by :meth:`update_stats_numpy`,
-        for rewards on their way to numpy. With the statistics in CPU memory
-        it reads and writes the buffers through numpy views of them and makes
-        no tensor: a small batch of rewards is standardised with float
-        arithmetic, which costs a few microseconds where a dozen tensor ops
-        cost tens. The buffers stay the only copy of the statistics. Elsewhere
-        (a GPU, or a subclass with its own :meth:`normalize`) it goes through
-        :meth:`normalize`.
-
-        Args:
-            x: A batch of shape ``(batch, num_features)``, or ``(batch,)`` when
-                ``num_features`` is 1: a numpy array, or a tensor (read where it
-                is, without a copy to numpy first).
-            update_stats: Fold ``x`` into the statistics after standardising it.
-
-        Returns:
-            ``x`` standardised with the statistics as they were before this call,
-            a numpy array of ``x``'s float dtype.
-        """
-        views = self._host_views() if type(self).normalize is BaseNorm.normalize else None
-        values: list[float] | None = None  # a small 1-d batch, as Python floats
-        array: np.ndarray | None = None  # everything else, as numpy
-        dtype: np.dtype[Any] | None = None
-        if isinstance(x, torch.Tensor):
-            dtype = _NUMPY_FLOAT_OF.get(x.dtype)
-            if dtype is not None and x.ndim == 1 and x.shape[0] <= _FLOAT_MATH_MAX:
-                values = x.tolist()  # straight to floats: no numpy array on the way
-            else:
-                array = (x if dtype is not None else x.double()).detach().cpu().numpy()
-        else:
-            array = np.asarray(x)
-        if array is not None:
-            dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
-            if array.ndim == 1 and array.shape[0] <= _FLOAT_MATH_MAX:
-                values = array.tolist()
-        assert dtype is not None
-        if views is None:  # not on the host, or a normalize of its own: torch does it
-            batch = array if array is not None else np.asarray(values, dtype=dtype)
-            with torch.no_grad():
-                device = self.running_mean.device
-                out = self.normalize(torch.as_tensor(batch, device=device)).cpu().numpy()
-            if update_stats:
-                self.update_stats_numpy(batch)
-            return out
-        mean, var = views["running_mean"], views["running_var"]
-        moments: tuple[Any, Any] | None = None
-        n_b = len(values) if values is not None else 0
-        if self.num_features == 1 and values is not None:
-            shift = float(mean[0])
-            scale = _inverse_std(float(var[0]) + self.eps)
-            out = np.array([(v - shift) * scale for v in values], dtype=dtype)
-            if update_stats and values:
-                moments = _moments_of_floats(values)
-        else:
-            if array is None:
-                array = np.asarray(values, dtype=dtype)
-            n_b = array.shape[0] if array.ndim else 0
-            if self.num_features == 1 and array.ndim == 1:
-                shift = float(mean[0])
-                scale = _inverse_std(float(var[0]) + self.eps)
-                out = ((array - shift) * scale).astype(dtype, copy=False)
-                if update_stats and n_b:
-                    moments = _moments_of_array(array)
-            else:
-                out = (array - mean) / np.sqrt(var + self.eps)
-        if update_stats and (moments is None or not self._fold_moments(views, *moments, n_b)):
-            batch = array if array is not None else np.asarray(values, dtype=dtype)
-            self.update_stats_numpy(batch)
-        return out
-
-    def update_stats_numpy(self, batch: np.ndarray) -> None:
-        """Fold a numpy ``batch`` into the statistics, as :meth:`update_stats` does.
-
-        :class:`RunningNorm` and :class:`EMANorm` do the arithmetic on the host,
-        on numpy views of their buffers, when those are in CPU memory; other
-        layers (and other devices) convert ``batch`` to a tensor and call
-        :meth:`update_stats`.
-        """
-        views = self._host_views()
-        if views is not None:
-            x = self._host_batch(batch)
-            if x.shape[0] == 0:
-                return
-            if x.ndim == 1:
-                moments = (
-                    _moments_of_floats(x.tolist())
-                    if x.shape[0] <= _FLOAT_MATH_MAX
-                    else _moments_of_array(x)
-                )
-            else:
-                x64 = x.astype(np.float64, copy=False)
-                moments = (x64.mean(axis=0), x64.var(axis=0))
-            if self._fold_moments(views, *moments, x.shape[0]):
-                return
-        with torch.no_grad():
-            self.update_stats(torch.as_tensor(np.asarray(batch), device=self.running_mean.device))
-
-    def _fold_moments(
-        self, views: dict[str, np.ndarray], mean_b: Any, var_b: Any, n_b: int
-    ) -> bool:
-        """Fold a batch's mean and variance into the buffers' views, on the host.
-
-        ``mean_b`` and ``var_b`` are floats for one feature, float64 arrays of
-        ``(num_features,)`` otherwise. Layers return False when they cannot
-        (the base class always does; so does a subclass that overrides
-        ``update_stats``, whose own update must run instead).
-        """
-        return False
-
-    def _host_views(self) -> dict[str, np.ndarray] | None:
-        """Numpy views of every buffer, or None unless all are in CPU memory.
-
-        The views are cached and checked on each call against the buffers
-        (same tensor, same memory), so moving the layer, loading a state dict
-        into new tensors or assigning a buffer is noticed.
-        """
-        buffers = self._buffers
-        cached = self.__dict__.get("_views_of_buffers")
-        if cached is not None:
-            checks, views = cached
-            if len(checks) == len(buffers):
-                for name, tensor, address in checks:
-                    current = buffers.get(name)
-                    if current is not tensor or current.data_ptr() != address:
-                        break
-                else:
-                    return views
-        checks = []
-        views = {}
-        for name, tensor in buffers.items():
-            if tensor is None or not tensor.is_cpu or tensor.requires_grad:
-                self.__dict__.pop("_views_of_buffers", None)
-                return None
-            checks.append((name, tensor, tensor.data_ptr()))
-            views[name] = tensor.numpy()
-        self.__dict__["_views_of_buffers"] = (checks, views)
-        return views
-
-    def _host_batch(self, batch: np.ndarray) -> np.ndarray:
-        """``batch`` checked: ``(batch,)`` for one feature, else ``(batch, num_features)``."""
-        x = np.asarray(batch)
-        if x.ndim == 1 and self.num_features == 1:
-            return x
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"Expected a batch of shape (batch, {self.num_features}), got {tuple(x.shape)}."
-            )
-        return x[:, 0] if self.num_features == 1 else x
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_views_of_buffers", None)  # views of this process's memory
-        return state
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Standardise ``x``; in train mode, fold it into the statistics first."""
         if self.training:
@@ -355,61 +194,6 @@ class RunningNorm(BaseNorm):
         self.running_mean.lerp_(mean_b, weight)
         self.running_var.lerp_(var_b, weight).addcmul_(delta.square(), weight * (1 - weight))
         self.count.add_(n_b)
-
-    def _fold_moments(
-        self, views: dict[str, np.ndarray], mean_b: Any, var_b: Any, n_b: int
-    ) -> bool:
-        if type(self).update_stats is not RunningNorm.update_stats:
-            return False
-        mean, var, count = views["running_mean"], views["running_var"], views["count"]
-        n_a = int(count)
-        weight = n_b / (n_a + n_b)
-        mean_a: Any
-        var_a: Any
-        if isinstance(mean_b, float):  # one feature: float arithmetic
-            mean_a, var_a = float(mean[0]), float(var[0])
-            delta = mean_b - mean_a
-            mean[0] = mean_a + weight * delta
-            var[0] = var_a + weight * (var_b - var_a) + weight * (1 - weight) * delta * delta
-        else:
-            mean_a, var_a = mean.astype(np.float64), var.astype(np.float64)
-            delta = mean_b - mean_a
-            mean[...] = mean_a + weight * delta
-            var[...] = var_a + weight * (var_b - var_a) + weight * (1 - weight) * delta * delta
-        count[...] = n_a + n_b
-        return True
-
-
-#: The numpy dtype of each float tensor dtype that numpy has.
-_NUMPY_FLOAT_OF: dict[torch.dtype, np.dtype[Any]] = {
-    torch.float16: np.dtype(np.float16),
-    torch.float32: np.dtype(np.float32),
-    torch.float64: np.dtype(np.float64),
-}
-
-#: Up to this many values, batch moments and standardisation use Python floats,
-#: which beat numpy's per-call overhead; larger batches use numpy.
-_FLOAT_MATH_MAX = 64
-
-
-def _inverse_std(variance: float) -> float:
-    """``1 / sqrt(variance)``, infinite for a zero variance (as torch's division gives)."""
-    return 1.0 / math.sqrt(variance) if variance > 0 else math.inf
-
-
-def _moments_of_floats(values: list[float]) -> tuple[float, float]:
-    """Mean and population variance of a non-empty list of floats (two passes)."""
-    n = len(values)
-    mean = sum(values) / n
-    return mean, sum([(v - mean) * (v - mean) for v in values]) / n
-
-
-def _moments_of_array(x: np.ndarray) -> tuple[float, float]:
-    """Mean and population variance of a non-empty 1-d array, in double precision."""
-    x = x.astype(np.float64, copy=False)
-    mean = float(x.sum()) / x.shape[0]
-    centred = x - mean
-    return mean, float(centred @ centred) / x.shape[0]
 
 
 class EMANorm(BaseNorm):
@@ -459,33 +243,6 @@ class EMANorm(BaseNorm):
         self.running_var.add_(lr * (var_b + (1 - lr) * delta.square() - self.running_var))
         self.count.add_(batch.shape[0])
         self.num_batches.add_(1)
-
-    def _fold_moments(
-        self, views: dict[str, np.ndarray], mean_b: Any, var_b: Any, n_b: int
-    ) -> bool:
-        if type(self).update_stats is not EMANorm.update_stats:
-            return False
-        mean, var = views["running_mean"], views["running_var"]
-        inv_learning_rate, num_batches = views["inv_learning_rate"], views["num_batches"]
-        count = views["count"]
-        inv = float(inv_learning_rate) + self.decay ** int(num_batches)
-        lr = 1.0 / inv
-        mean_a: Any
-        var_a: Any
-        if isinstance(mean_b, float):
-            mean_a, var_a = float(mean[0]), float(var[0])
-            delta = mean_b - mean_a
-            mean[0] = mean_a + lr * delta
-            var[0] = var_a + lr * (var_b + (1 - lr) * delta * delta - var_a)
-        else:
-            mean_a, var_a = mean.astype(np.float64), var.astype(np.float64)
-            delta = mean_b - mean_a
-            mean[...] = mean_a + lr * delta
-            var[...] = var_a + lr * (var_b + (1 - lr) * delta * delta - var_a)
-        inv_learning_rate[...] = inv
-        count[...] = int(count) + n_b
-        num_batches[...] = int(num_batches) + 1
-        return True
 
     def extra_repr(self) -> str:
         """Describe the layer's settings in its repr."""

@@ -11,7 +11,18 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardnets.framework.inference import predict_tensor, to_numpy
+from rewardnets.framework.inference import (
+    PlanSlot,
+    predict_tensor,
+    run_kernel,
+    to_numpy,
+)
+from rewardnets.framework.kernels import (
+    KernelBuilder,
+    MomentsKernel,
+    ProcessedKernel,
+    RewardKernel,
+)
 from rewardnets.framework.networks import rename_state_dict_keys
 from rewardnets.framework.preprocessing import TensorTree, _flags_tensor, make_preprocessor
 from rewardnets.framework.spec import reward_net_spec
@@ -72,6 +83,10 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         self._build_preprocessors()
         self._device_cache: torch.device | None = None
         self._dtype_cache: torch.dtype | None = None
+        # Caches of the data path, present from the start (a plan's guard
+        # counts the instance's attributes).
+        self._training_flags: Any = None
+        self._kernel_plans = PlanSlot()
 
     def _build_preprocessors(self) -> None:
         self._prep_obs = make_preprocessor(self.observation_space, self.normalize_images, "state")
@@ -81,6 +96,8 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         super().__setstate__(state)
         self._device_cache = None
         self._dtype_cache = None
+        self._training_flags = None
+        self._kernel_plans = PlanSlot()
         if "_prep_obs" not in self.__dict__:
             self._build_preprocessors()
 
@@ -90,6 +107,7 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         state.pop("_prep_obs", None)
         state.pop("_prep_act", None)
         state.pop("_training_flags", None)
+        state.pop("_kernel_plans", None)
         return state
 
     def _apply(self, fn: Any, recurse: bool = True) -> RewardNet:
@@ -222,7 +240,14 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         next_state: Any = None,
         done: Any = None,
     ) -> np.ndarray:
-        """Compute rewards without gradients, in eval mode, as numpy ``(batch,)``."""
+        """Compute rewards without gradients, in eval mode, as numpy ``(batch,)``.
+
+        Runs the net's compiled kernel when it has one (see
+        :meth:`reward_kernel`), else ``predict_th``.
+        """
+        reward = run_kernel(self, "predict", state, action, next_state, done)
+        if reward is not None:
+            return reward
         return to_numpy(self.predict_th(state, action, next_state, done))
 
     def predict_processed(
@@ -239,8 +264,52 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         normalisation change it. Keyword arguments meant for wrappers are
         accepted and ignored here.
         """
-        del kwargs
+        reward = run_kernel(self, "predict_processed", state, action, next_state, done, kwargs)
+        if reward is not None:
+            return reward
         return self.predict(state, action, next_state, done)
+
+    def predict_processed_th(
+        self,
+        state: Any,
+        action: Any,
+        next_state: Any = None,
+        done: Any = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """:meth:`predict_processed` as a tensor on the net's device.
+
+        The base implementation is :meth:`predict_th`. A wrapper that
+        post-processes on the device (``NormalizedRewardNet``) overrides both.
+        """
+        del kwargs
+        return self.predict_th(state, action, next_state, done)
+
+    def reward_kernel(self, builder: KernelBuilder) -> RewardKernel | None:
+        """The numpy twin of :meth:`forward` in eval mode, or None (use torch).
+
+        ``predict`` and ``predict_processed`` run it instead of torch while the
+        net is unchanged (see :mod:`rewardnets.framework.inference`). A
+        subclass that overrides ``forward`` without overriding this method
+        keeps the torch path.
+
+        Args:
+            builder: Gives the kernels of the parts and records what they read.
+
+        Returns:
+            ``fn(batch) -> rewards``, or None: this net runs through torch.
+        """
+        del builder
+        return None
+
+    def processed_kernel(self, builder: KernelBuilder) -> ProcessedKernel | None:
+        """The numpy twin of :meth:`predict_processed`: here, :meth:`reward_kernel`'s."""
+        reward = builder.reward(self)
+
+        def processed(batch: Any, kwargs: dict[str, Any]) -> np.ndarray:
+            return reward(batch)
+
+        return processed
 
 
 class RewardNetWrapper(RewardNet):
@@ -324,6 +393,10 @@ class PredictProcessedWrapper(RewardNetWrapper):
         """Return the wrapped net's reward."""
         return self.base(state, action, next_state, done)
 
+    def reward_kernel(self, builder: KernelBuilder) -> RewardKernel | None:
+        """The wrapped net's reward kernel."""
+        return builder.reward(self.base)
+
     def predict_th(
         self,
         state: Any,
@@ -369,6 +442,11 @@ class RewardNetWithVariance(RewardNet):
         **kwargs: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the mean and variance of the reward, each numpy ``(batch,)``."""
+
+    def moments_kernel(self, builder: KernelBuilder) -> MomentsKernel | None:
+        """The numpy twin of :meth:`predict_reward_moments`, or None (the default)."""
+        del builder
+        return None
 
 
 def _describe(obj: Any) -> str:
