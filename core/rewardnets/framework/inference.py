@@ -61,6 +61,7 @@ from rewardnets.framework.preprocessing import TensorTree
 
 __all__ = [
     "TrainingFlags",
+    "batch_size",
     "predict_tensor",
     "processed_tensor",
     "run_kernel",
@@ -185,7 +186,8 @@ class _WalkingSwitch:
         set_training(self._root, True)
 
 
-def _batch_size(value: TensorTree) -> int:
+def batch_size(value: TensorTree) -> int:
+    """The batch size of a preprocessed input (a tensor, or a dict of them)."""
     if isinstance(value, dict):
         return int(next(iter(value.values())).shape[0])
     if value.dim() == 0:
@@ -236,7 +238,7 @@ def predict_tensor(
         if flags is not None:
             flags.to_train()
     state_th = inputs[0]
-    batch = state_th.shape[0] if isinstance(state_th, torch.Tensor) else _batch_size(state_th)
+    batch = state_th.shape[0] if isinstance(state_th, torch.Tensor) else batch_size(state_th)
     if reward.dim() != 1 or reward.shape[0] != batch:
         raise ValueError(
             f"{type(net).__name__}.forward returned a reward of shape "

@@ -13,6 +13,7 @@ from torch import nn
 
 from rewardnets.framework.inference import (
     PlanSlot,
+    batch_size,
     predict_tensor,
     run_kernel,
     to_numpy,
@@ -38,17 +39,9 @@ __all__ = [
 ]
 
 
-def _batch_size(value: TensorTree) -> int:
-    if isinstance(value, dict):
-        return int(next(iter(value.values())).shape[0])
-    if value.dim() == 0:
-        raise ValueError("Expected a batch with a leading batch dimension, got a scalar.")
-    return value.shape[0]
-
-
 def _batch_mismatch(batch: int, what: str, value: TensorTree) -> ValueError:
     return ValueError(
-        f"Batch sizes differ: state has {batch} rows but {what} has {_batch_size(value)}."
+        f"Batch sizes differ: state has {batch} rows but {what} has {batch_size(value)}."
     )
 
 
@@ -197,20 +190,18 @@ class RewardNet(Configurable, nn.Module, abc.ABC):
         if isinstance(state_th, torch.Tensor) and state_th.ndim:
             batch = state_th.shape[0]
         else:
-            batch = _batch_size(state_th)
+            batch = batch_size(state_th)
         action_th = None
         if action is not None:
             action_th = self._prep_act(action, device, dtype)
             if (
-                action_th.shape[0]
-                if isinstance(action_th, torch.Tensor)
-                else _batch_size(action_th)
+                action_th.shape[0] if isinstance(action_th, torch.Tensor) else batch_size(action_th)
             ) != batch:
                 raise _batch_mismatch(batch, "action", action_th)
         next_th = None
         if next_state is not None:
             next_th = self._prep_obs(next_state, device, dtype)
-            if _batch_size(next_th) != batch:
+            if batch_size(next_th) != batch:
                 raise _batch_mismatch(batch, "next_state", next_th)
         done_th = None
         if done is not None:
