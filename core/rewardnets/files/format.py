@@ -35,6 +35,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MissingPluginError",
     "SAFETENSORS_KIND",
+    "SaveError",
     "SerializationError",
     "SpaceMismatchError",
     "UnsafePickleError",
@@ -55,6 +56,10 @@ ZIP_KIND, SAFETENSORS_KIND = "rewardnets-zip", "safetensors"
 
 class SerializationError(RewardNetsError, ValueError):
     """A reward-net file that cannot be written or read."""
+
+
+class SaveError(SerializationError, OSError):
+    """A file could not be written; the destination is untouched (an ``OSError`` too)."""
 
 
 class UnsafePickleError(SerializationError):
@@ -80,13 +85,47 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+#: The suffix of the temporary files :func:`atomic_write` makes (and cleans up).
+TEMP_SUFFIX = ".rewardnets-tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _clean_stale_temporaries(directory: Path) -> None:
+    """Remove temporaries of ours left by processes that died mid-save (e.g. SIGKILL).
+
+    A temporary is named ``.<name>.<pid>.<random>.rewardnets-tmp``; one whose
+    process no longer runs cannot be in use. Others (a concurrent writer) are
+    left alone.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.endswith(TEMP_SUFFIX) or not entry.is_file(follow_symlinks=False):
+            continue
+        parts = entry.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Write a file so that readers see the old or the new content, never half.
 
     ``write`` fills a temporary file in the same directory; it is flushed and
     fsynced, then moved over ``path`` with :func:`os.replace`. If ``write``
-    raises (or the process dies), ``path`` is untouched and the temporary file
-    is removed (on an exception).
+    raises, ``path`` is untouched and the temporary file is removed; if the
+    process dies, the next save into that directory removes it.
 
     Args:
         path: The destination.
@@ -94,15 +133,37 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
 
     Returns:
         The destination as a :class:`~pathlib.Path`.
+
+    Raises:
+        SerializationError: The destination is empty or a directory.
+        SaveError: It cannot be written (a read-only folder, a full disk); the
+            message says that the destination is untouched.
+        FileNotFoundError: Its directory does not exist.
     """
+    if not str(path):
+        raise SerializationError("Cannot save to '': expected a file path.")
     target = Path(path)
+    if target.is_dir():
+        raise SerializationError(
+            f"Cannot save to {str(target)!r}: it is a directory; expected a file path "
+            "(nothing was written)."
+        )
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(
             f"Cannot save to {str(target)!r}: the directory {str(directory)!r} does not exist."
         )
+    _clean_stale_temporaries(directory)
     mode = target.stat().st_mode & 0o777 if target.exists() else _default_mode()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=directory
+        )
+    except OSError as exc:
+        raise SaveError(
+            f"Cannot save to {str(target)!r}: cannot create a file in {str(directory)!r} "
+            f"({exc.strerror or exc}); {_untouched(target)}"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as tmp:
             write(tmp)
@@ -110,9 +171,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
+            raise SaveError(
+                f"Cannot save to {str(target)!r}: writing failed ({exc.strerror or exc}); "
+                f"{_untouched(target)}"
+            ) from exc
         raise
     if sys.platform != "win32":  # make the rename itself durable
         with contextlib.suppress(OSError):
@@ -122,6 +188,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             finally:
                 os.close(dir_fd)
     return target
+
+
+def _untouched(target: Path) -> str:
+    if target.exists():
+        return f"{str(target)!r} is untouched."
+    return f"nothing was written to {str(target)!r}."
 
 
 # ---------------------------------------------------------------------------- sniff

@@ -21,6 +21,18 @@ def _fmt_values(values: Any) -> str:
     return str(values)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: strings from a file never drive the terminal."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def _echo(line: str) -> None:
+    click.echo(_printable(line))
+
+
 def _print_human(info: Mapping[str, Any]) -> None:
     fmt = info["format"]
     if info.get("format_version") is not None:
@@ -33,37 +45,37 @@ def _print_human(info: Mapping[str, Any]) -> None:
             f", written by rewardnets {written['rewardnets_version']} "
             f"(torch {written.get('torch_version')})"
         )
-    click.echo(f"File:         {info['path']} ({info['size_bytes']} bytes)")
-    click.echo(f"Format:       {fmt}")
-    click.echo(f"Net:          {' > '.join(info['stack'])}")
-    click.echo(f"Observations: {info['observation_space']['repr']}")
-    click.echo(f"Actions:      {info['action_space']['repr']}")
+    _echo(f"File:         {info['path']} ({info['size_bytes']} bytes)")
+    _echo(f"Format:       {fmt}")
+    _echo(f"Net:          {' > '.join(info['stack'])}")
+    _echo(f"Observations: {info['observation_space']['repr']}")
+    _echo(f"Actions:      {info['action_space']['repr']}")
     count = info.get("parameter_count")
-    click.echo(f"Parameters:   {count:,}" if isinstance(count, int) else "Parameters:   unknown")
+    _echo(f"Parameters:   {count:,}" if isinstance(count, int) else "Parameters:   unknown")
     if not info.get("loads", True):
-        click.echo(f"Loads here:   no: {info.get('load_error')}")
+        _echo(f"Loads here:   no: {info.get('load_error')}")
     if info.get("imitation_classes"):
-        click.echo(f"Migrated:     from {', '.join(info['imitation_classes'])}")
+        _echo(f"Migrated:     from {', '.join(info['imitation_classes'])}")
     stats = info.get("normalization") or []
-    click.echo("Normalisation statistics:" + ("" if stats else " none"))
+    _echo("Normalisation statistics:" + ("" if stats else " none"))
     for entry in stats:
         layer = f" ({entry['layer']})" if entry.get("layer") else ""
-        click.echo(
+        _echo(
             f"  {entry['module']}{layer}: mean {_fmt_values(entry.get('running_mean'))}, "
             f"var {_fmt_values(entry.get('running_var'))}, count {entry.get('count')}"
         )
     requires = info.get("requires") or []
-    click.echo("Plugins needed:" + ("" if requires else " none"))
+    _echo("Plugins needed:" + ("" if requires else " none"))
     for req in requires:
         status = "installed" if req.get("installed") else "NOT INSTALLED"
         origin = f"{req.get('distribution') or '<registered in code>'} {req.get('version') or ''}"
-        click.echo(
+        _echo(
             f"  {kind_label(str(req.get('kind')))} {req.get('name')}  from {origin.strip()}  "
             f"[{status}]"
         )
     imports = info.get("imports") or []
     if imports:
-        click.echo(f"Imports:      {', '.join(imports)}")
+        _echo(f"Imports:      {', '.join(imports)}")
 
 
 @click.command()
