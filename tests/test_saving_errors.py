@@ -84,3 +84,16 @@ def test_inspect_escapes_control_characters_from_the_file(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output
     assert "odd\\x1b[2J\\x1b[31m.rn" in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_special_files_are_refused_without_reading(kind: str, tmp_path: Path) -> None:
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe.rn"
+        os.mkfifo(path)  # reading it would block for ever
+    else:
+        path = Path("/dev/zero")  # reading it would never end
+    with pytest.raises(SerializationError, match="not a regular file"):
+        rewardnets.load(path)

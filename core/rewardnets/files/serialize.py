@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -310,6 +311,16 @@ def read_bytes(path: PathLike) -> bytes:
         raise FileNotFoundError(f"No reward net file at {str(target)!r}.")
     if target.is_dir():
         raise SerializationError(f"{str(target)!r} is a directory; expected a reward net file.")
+    try:
+        mode = target.stat().st_mode
+    except OSError as exc:
+        raise SerializationError(f"Cannot read {str(target)!r}: {exc}") from exc
+    if not stat.S_ISREG(mode):
+        # A FIFO would block, /dev/zero would never end: only regular files are read.
+        raise SerializationError(
+            f"{str(target)!r} is not a regular file (a pipe, a device or a socket); expected "
+            "a reward net file."
+        )
     try:
         return target.read_bytes()
     except OSError as exc:
