@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gymnasium import spaces
@@ -97,3 +98,39 @@ def test_special_files_are_refused_without_reading(kind: str, tmp_path: Path) ->
         path = Path("/dev/zero")  # reading it would never end
     with pytest.raises(SerializationError, match="not a regular file"):
         rewardnets.load(path)
+
+
+@pytest.mark.parametrize("fmt", ["rewardnets", "torch.save"])
+@pytest.mark.parametrize(
+    ("buffer", "value", "expected"),
+    [("count", -3, "count -3; expected a count >= 0"), ("running_var", -1.0, "finite values >= 0")],
+)
+def test_impossible_statistics_are_refused(
+    fmt: str, buffer: str, value: float, expected: str, tmp_path: Path
+) -> None:
+    import torch
+
+    net = rewardnets.NormalizedRewardNet(_net())
+    getattr(net.normalize_output_layer, buffer).fill_(value)
+    path = tmp_path / "net"
+    if fmt == "rewardnets":
+        rewardnets.save(net, path)
+    else:
+        torch.save(net, path)
+    with pytest.raises(SerializationError, match=expected):
+        rewardnets.load(path)
+
+
+def test_a_discrete_space_past_int64_is_refused(tmp_path: Path, edit_document: Any) -> None:
+    saved = rewardnets.save(
+        rewardnets.BasicRewardNet(spaces.Box(-1.0, 1.0, (3,)), spaces.Discrete(2)),
+        tmp_path / "net.rn",
+    )
+
+    def huge(spaces_json: Any) -> Any:
+        spaces_json["action_space"]["n"] = 2**70
+        return spaces_json
+
+    bad = edit_document(saved, tmp_path / "bad.rn", "spaces", huge)
+    with pytest.raises(SerializationError, match=r"magnitude at most 2\*\*62"):
+        rewardnets.load(bad)

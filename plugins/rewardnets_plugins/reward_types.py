@@ -90,8 +90,8 @@ def _check_call_options(reward_type: str, net: RewardNet, options: Mapping[str, 
 def _ignore_options(reward_type: str, options: Mapping[str, Any]) -> None:
     if options:
         warnings.warn(
-            f"Reward type {reward_type!r} ignores the options {sorted(options)}: its reward "
-            f"is the net's predict, which takes none (it takes {', '.join(_LOAD_OPTIONS)}).",
+            f"Reward type {reward_type!r} ignores the options {sorted(options)}, as imitation "
+            f"does: it takes only {', '.join(_LOAD_OPTIONS)}.",
             UserWarning,
             stacklevel=4,
         )

@@ -55,6 +55,7 @@ from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space
 from rewardnets.files.unpickler import imported_module_class, load_torch_file
 from rewardnets.files.zip_format import read_zip_file
 from rewardnets.framework.build import _name_and_kwargs, build_reward_net, normalize_config
+from rewardnets.framework.networks import BaseNorm
 from rewardnets.framework.preprocessing import is_image_space
 from rewardnets.framework.reward_net import RewardNet, RewardNetWrapper
 from rewardnets.framework.spec import reward_net_spec
@@ -475,8 +476,30 @@ def _load_rewardnets(data: bytes, where: str, kind: str) -> RewardNet:
         raise SerializationError(
             f"{where}: the saved tensors do not fit the net its spec builds: {exc}"
         ) from exc
+    _check_statistics(net, where)
     net.train(bool(meta.get("training", False)))
     return net
+
+
+def _check_statistics(net: torch.nn.Module, where: str) -> None:
+    """Refuse normalisation statistics no layer can have written (they divide by zero later)."""
+    for name, module in net.named_modules():
+        if not isinstance(module, BaseNorm):
+            continue
+        label = f"{where}: the normalisation layer {name or '<net>'}"
+        if int(module.count) < 0:
+            raise SerializationError(
+                f"{label} has count {int(module.count)}; expected a count >= 0."
+            )
+        var = module.running_var
+        if not bool(torch.isfinite(var).all()) or bool((var < 0).any()):
+            raise SerializationError(
+                f"{label} has running_var {var.tolist()}; expected finite values >= 0."
+            )
+        if not bool(torch.isfinite(module.running_mean).all()):
+            raise SerializationError(
+                f"{label} has running_mean {module.running_mean.tolist()}; expected finite values."
+            )
 
 
 def _load_torch(
@@ -505,6 +528,7 @@ def _load_torch(
         wrapper_stack(obj)
     except SerializationError as exc:
         raise SerializationError(f"{where}: {exc}") from exc
+    _check_statistics(obj, where)
     return obj
 
 

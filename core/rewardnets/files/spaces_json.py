@@ -142,6 +142,10 @@ def _int(data: Mapping[str, Any], key: str, where: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpaceCodecError(f"{where}: expected {key!r} to be an integer, got {value!r}.")
+    if not -(2**62) <= value <= 2**62:  # past int64, numpy would overflow or crash
+        raise SpaceCodecError(
+            f"{where}: {key!r} is {value}; expected an integer of magnitude at most 2**62."
+        )
     return value
 
 
