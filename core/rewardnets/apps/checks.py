@@ -322,15 +322,32 @@ def check_potential(
             value.requires_grad,
             lambda: "the potential does not require grad although the module has parameters",
         )
-    registered = rewardnets.registry.name_of("potential", cls) is not None
     base = rewardnets.BasicRewardNet(observation_space, spaces.Discrete(2), hid_sizes=(4,))
     shaped = rewardnets.ShapedRewardNet(base, module, discount_factor=0.9)
+    return _check_inside(report, "potential", cls, "shaped net", shaped, batch_size, seed)
+
+
+def _check_inside(
+    report: ConformanceReport,
+    kind: str,
+    part: Any,
+    label: str,
+    net: RewardNet,
+    batch_size: int,
+    seed: int,
+) -> ConformanceReport:
+    """Run :func:`check_reward_net` on a net built around ``part``, into ``report``.
+
+    The spec and save round trips run only when ``part`` is registered as
+    ``kind``: a file can name only registered parts.
+    """
+    registered = rewardnets.registry.name_of(kind, part) is not None
     inner = check_reward_net(
-        shaped, batch_size=batch_size, seed=seed, check_spec=registered, check_save=registered
+        net, batch_size=batch_size, seed=seed, check_spec=registered, check_save=registered
     )
-    report.passed += [f"shaped net: {name}" for name in inner.passed]
+    report.passed += [f"{label}: {name}" for name in inner.passed]
     if not registered:
-        report.skipped.append("spec and save round trips (the class is not registered)")
+        report.skipped.append(f"spec and save round trips (it is not registered as a {kind})")
     return report
 
 
@@ -420,14 +437,7 @@ def check_norm_layer(
         ),
         lambda: "the statistics changed",
     )
-    registered = rewardnets.registry.name_of("norm_layer", layer) is not None
-    inner = check_reward_net(
-        net, batch_size=batch_size, seed=seed, check_spec=registered, check_save=registered
-    )
-    report.passed += [f"normalised net: {name}" for name in inner.passed]
-    if not registered:
-        report.skipped.append("spec and save round trips (the layer is not registered)")
-    return report
+    return _check_inside(report, "norm_layer", layer, "normalised net", net, batch_size, seed)
 
 
 def check_reward_type(
