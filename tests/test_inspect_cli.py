@@ -112,7 +112,7 @@ def test_file_needing_a_missing_plugin_is_still_described(
     step = edit_document(files["rewardnets"], tmp_path / "step.rn", "spec", spec)
     edit_document(step, tmp_path / "needs.rn", "metadata", meta)
     result = run(str(tmp_path / "needs.rn"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # described, but it does not load here
     assert (
         "reward-net wrapper ClipRewardWrapper  from clip-nets 1.0  [NOT INSTALLED]" in result.output
     )

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from rewardnets.errors import RewardNetsError
+from rewardnets.errors import RewardNetsError, UnknownNameError
 
 __all__ = [
     "FORMAT_NAME",
@@ -38,10 +38,14 @@ __all__ = [
     "SaveError",
     "SerializationError",
     "SpaceMismatchError",
+    "UnknownSavedNameError",
     "UnsafePickleError",
     "ZIP_KIND",
     "atomic_write",
+    "MAX_JSON_DEPTH",
     "check_format_version",
+    "check_metadata",
+    "json_depth",
     "looks_like_safetensors",
     "parse_json",
     "sniff",
@@ -50,6 +54,9 @@ __all__ = [
 FORMAT_NAME = "rewardnets"
 #: The version ``rewardnets.save`` writes, and the newest this release reads.
 FORMAT_VERSION = 2
+#: How deep a file's JSON documents may nest lists and objects. A spec nests a
+#: few levels per ensemble or wrapper, a Dict space a few per level.
+MAX_JSON_DEPTH = 100
 #: The kinds :func:`sniff` tells apart.
 ZIP_KIND, SAFETENSORS_KIND = "rewardnets-zip", "safetensors"
 
@@ -68,6 +75,19 @@ class UnsafePickleError(SerializationError):
 
 class MissingPluginError(SerializationError):
     """A file needs a plugin that is not installed (or is disabled)."""
+
+
+class UnknownSavedNameError(MissingPluginError, UnknownNameError):
+    """A file names a net or wrapper that no plugin provides.
+
+    A :class:`MissingPluginError` (so a :class:`SerializationError`, as every
+    error about a file's content is) and an :class:`UnknownNameError` (so
+    ``except KeyError`` keeps working); the message lists close matches.
+    """
+
+    def __init__(self, message: str, error: UnknownNameError) -> None:
+        self.kind, self.name, self.known = error.kind, error.name, error.known
+        Exception.__init__(self, message)
 
 
 class SpaceMismatchError(SerializationError):
@@ -201,7 +221,7 @@ def _untouched(target: Path) -> str:
 def _zip(data: bytes) -> Iterator[zipfile.ZipFile | None]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
         yield None
         return
     with archive:
@@ -308,12 +328,46 @@ def parse_json(raw: bytes | str, what: str, where: str, kind: type | None = None
         value = json.loads(text, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise SerializationError(f"{where}: {what} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        value = None  # nested past Python's recursion limit: refused just below
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = json_depth(value, MAX_JSON_DEPTH + 1)
+    if depth > MAX_JSON_DEPTH:
+        raise SerializationError(
+            f"{where}: {what} nests arrays and objects more than {MAX_JSON_DEPTH} deep; "
+            "a reward net's documents are far flatter. The file is damaged or hostile."
+        )
     if kind is not None and not isinstance(value, kind):
         name = (
             "a JSON object" if kind is dict else "a JSON array" if kind is list else kind.__name__
         )
         raise SerializationError(f"{where}: {what} must be {name}, got {_json_type(value)}.")
     return value
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep ``value`` nests lists and dicts (a scalar is 0), counted up to ``limit``.
+
+    Iterative, so that no depth of nesting can exhaust the Python stack.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest >= limit:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def _json_type(value: Any) -> str:
@@ -344,3 +398,43 @@ def check_format_version(version: Any, where: str, meta: Mapping[str, Any]) -> i
             f"{meta.get('rewardnets_version')})."
         )
     return version
+
+
+#: The fields of the metadata document that rewardnets reads, and their JSON types.
+_METADATA_FIELDS: dict[str, tuple[type, str]] = {
+    "rewardnets_version": (str, "a string"),
+    "torch_version": (str, "a string"),
+    "numpy_version": (str, "a string"),
+    "python_version": (str, "a string"),
+    "created": (str, "a string"),
+    "net_class": (str, "a string"),
+    "parameter_count": (int, "an integer >= 0"),
+    "training": (bool, "true or false"),
+    "requires": (list, "an array of objects"),
+    "imports": (list, "an array of strings"),
+    "user": (dict, "an object"),
+}
+
+
+def check_metadata(meta: Mapping[str, Any], where: str) -> None:
+    """Check the JSON types of the metadata fields rewardnets reads (absent ones are fine).
+
+    Raises:
+        SerializationError: A field has another JSON type; the message names
+            the field, what it holds and what was expected.
+    """
+    for key, (kind, expected) in _METADATA_FIELDS.items():
+        if key not in meta:
+            continue
+        value = meta[key]
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if ok and key == "parameter_count":
+            ok = value >= 0
+        elif ok and key == "requires":
+            ok = all(isinstance(item, Mapping) for item in value)
+        elif ok and key == "imports":
+            ok = all(isinstance(item, str) for item in value)
+        if not ok:
+            raise SerializationError(
+                f"{where}: the metadata field {key!r} is {_json_type(value)}; expected {expected}."
+            )

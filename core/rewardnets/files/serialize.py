@@ -19,6 +19,7 @@ No loader ever imports a module that a file names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -38,15 +39,19 @@ from gymnasium import spaces
 from rewardnets.errors import PluginConflictError, RewardNetsError, UnknownNameError
 from rewardnets.files.format import (
     FORMAT_NAME,
+    MAX_JSON_DEPTH,
     SAFETENSORS_KIND,
     ZIP_KIND,
     MissingPluginError,
     SaveError,
     SerializationError,
     SpaceMismatchError,
+    UnknownSavedNameError,
     UnsafePickleError,
     atomic_write,
     check_format_version,
+    check_metadata,
+    json_depth,
     sniff,
 )
 from rewardnets.files.imitation import ImitationObject, convert
@@ -73,7 +78,9 @@ __all__ = [
     "SerializationError",
     "SpaceDifferenceWarning",
     "SpaceMismatchError",
+    "UnknownSavedNameError",
     "UnsafePickleError",
+    "MAX_SPEC_PARTS",
     "MAX_STACK_DEPTH",
     "UnsafeSpecError",
     "ValidateRewardFn",
@@ -182,7 +189,17 @@ def _spec_names(
             return _class_in_imported_module(name, where)
         return None  # unknown: building it raises UnknownNameError with close matches
 
+    parts = 0
+
     def named(kind: str, name: Any, kwargs: Mapping[str, Any]) -> None:
+        nonlocal parts
+        parts += 1
+        if parts > MAX_SPEC_PARTS:
+            raise SerializationError(
+                f"{where}: the spec builds more than {MAX_SPEC_PARTS} nets, wrappers and "
+                "potentials; it is refused (raise rewardnets.files.serialize.MAX_SPEC_PARTS "
+                "for a file you trust)."
+            )
         refs = getattr(note(kind, name), "config_refs", {})
         for key, value in kwargs.items():
             if key in refs:
@@ -214,6 +231,11 @@ def _spec_names(
     except SpecError as exc:
         raise SerializationError(f"{where}: malformed spec: {exc}") from exc
     return sorted(found.values(), key=lambda r: (r["kind"], r["name"])), sorted(imports)
+
+
+#: The most nets, wrappers and potentials a file's spec may build (an ensemble
+#: of 100 shaped, normalised members is 300).
+MAX_SPEC_PARTS = 1024
 
 
 def _strings(value: Any) -> list[str]:
@@ -292,10 +314,16 @@ def save(
     parts = {"metadata": meta, "spec": spec, "spaces": spaces_json}
     try:
         json.dumps(parts, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(
             f"Cannot save: the spec or metadata is not JSON-able: {exc}"
         ) from exc
+    for key, document in parts.items():
+        if json_depth(document, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH:
+            raise SerializationError(
+                f"Cannot save: the {key} nests more than {MAX_JSON_DEPTH} deep, and loading "
+                "refuses deeper documents."
+            )
     return atomic_write(path, lambda out: write_safetensors_file(out, parts, tensors))
 
 
@@ -392,7 +420,9 @@ def read_parts(
             unknown version.
     """
     if kind == SAFETENSORS_KIND:
-        return read_safetensors_file(data, where)
+        parts, tensors = read_safetensors_file(data, where)
+        check_metadata(parts["metadata"], where)
+        return parts, tensors
     if kind != ZIP_KIND:
         raise SerializationError(f"{where} is a {kind} file, not one of rewardnets.save.")
     parts, tensors = read_zip_file(data, where)
@@ -407,6 +437,7 @@ def read_parts(
             f"{where} is a zip archive that says format version {meta['format_version']}; "
             "zip archives are version 1 (version 2 files are safetensors files)."
         )
+    check_metadata(meta, where)
     return parts, tensors
 
 
@@ -457,18 +488,15 @@ def _load_rewardnets(data: bytes, where: str, kind: str) -> RewardNet:
         act_space = space_from_json(space_data.get("action_space"), "action_space")
     except SpaceCodecError as exc:
         raise SerializationError(f"{where}: the spaces: {exc}") from exc
-    try:
-        # Building draws initial weights; keep the caller's random state as it was.
-        with torch.random.fork_rng(devices=[]):
-            net = build_reward_net(parts["spec"], obs_space, act_space, allow_import=False)
-    except (UnknownNameError, PluginConflictError):
-        raise
-    except (SpecError, ValueError, TypeError, AttributeError) as exc:
-        raise SerializationError(f"{where}: cannot rebuild the net from its spec: {exc}") from exc
-    if not isinstance(net, RewardNet):
-        raise SerializationError(
-            f"{where}: the spec built a {type(net).__name__}, not a RewardNet."
-        )
+    shadow = _rebuild(parts["spec"], obs_space, act_space, where, on_meta=True)
+    if shadow is not None:
+        # The tensors the spec asks for are checked against those the file
+        # holds before any memory is allocated for them.
+        _fit_tensors(shadow, tensors, where)
+    # Building draws initial weights; keep the caller's random state as it was.
+    with torch.random.fork_rng(devices=[]):
+        net = _rebuild(parts["spec"], obs_space, act_space, where, on_meta=False)
+    assert net is not None
     _fit_tensors(net, tensors, where)
     try:
         net.load_state_dict(tensors, strict=True)
@@ -481,12 +509,55 @@ def _load_rewardnets(data: bytes, where: str, kind: str) -> RewardNet:
     return net
 
 
+def _rebuild(
+    spec: Any, obs_space: Any, act_space: Any, where: str, *, on_meta: bool
+) -> RewardNet | None:
+    """Build a file's net from its spec; with ``on_meta``, on torch's meta device.
+
+    On the meta device modules get shapes and dtypes but no memory. That
+    build returns None when the net's constructor computes with its tensors,
+    which meta tensors cannot (then only the real build can tell whether the
+    spec is sound); any other failure is the spec's and is refused.
+
+    Raises:
+        UnknownSavedNameError: The spec names a net or wrapper no plugin provides.
+        SerializationError: The spec does not build a reward net.
+    """
+    try:
+        with torch.device("meta") if on_meta else contextlib.nullcontext():
+            net = build_reward_net(spec, obs_space, act_space, allow_import=False)
+    except UnknownNameError as exc:
+        raise UnknownSavedNameError(f"{where}: {exc}", exc) from exc
+    except PluginConflictError:
+        raise
+    except Exception as exc:
+        if on_meta and "meta" in str(exc).lower():
+            return None
+        if not on_meta and not isinstance(
+            exc, (SpecError, ValueError, TypeError, AttributeError, RuntimeError)
+        ):
+            raise
+        raise SerializationError(f"{where}: cannot rebuild the net from its spec: {exc}") from exc
+    if not isinstance(net, RewardNet):
+        raise SerializationError(
+            f"{where}: the spec built a {type(net).__name__}, not a RewardNet."
+        )
+    return net
+
+
 def _check_statistics(net: torch.nn.Module, where: str) -> None:
     """Refuse normalisation statistics no layer can have written (they divide by zero later)."""
     for name, module in net.named_modules():
         if not isinstance(module, BaseNorm):
             continue
         label = f"{where}: the normalisation layer {name or '<net>'}"
+        missing = [
+            key for key in ("running_mean", "running_var", "count") if key not in module._buffers
+        ]
+        if missing:
+            raise SerializationError(
+                f"{label} lacks its statistics {missing}; the file is damaged."
+            )
         if int(module.count) < 0:
             raise SerializationError(
                 f"{label} has count {int(module.count)}; expected a count >= 0."
@@ -550,13 +621,38 @@ def _check_module_tree(net: torch.nn.Module, where: str) -> None:
             raise SerializationError(f"{where}: the modules nest too deep; it is refused.")
         on_path.add(id(module))
         stack.append((module, False))
-        children = vars(module).get("_modules")
-        if not isinstance(children, Mapping):
-            raise SerializationError(
-                f"{where}: a {type(module).__name__} without its submodule table; expected "
-                "a complete nn.Module."
-            )
+        _check_module_state(module, where)
+        children = vars(module)["_modules"]
         stack.extend((child, True) for child in children.values() if child is not None)
+
+
+#: The tables every nn.Module keeps, and what their values must be.
+_MODULE_TABLES = {
+    "_parameters": (torch.Tensor, "tensors"),
+    "_buffers": (torch.Tensor, "tensors"),
+    "_modules": (torch.nn.Module, "modules"),
+}
+
+
+def _check_module_state(module: torch.nn.Module, where: str) -> None:
+    """Refuse an unpickled module whose state is not that of an nn.Module."""
+    state = vars(module)
+    for table, (kind, what) in _MODULE_TABLES.items():
+        values = state.get(table)
+        if not isinstance(values, Mapping) or not all(
+            isinstance(key, str) and (value is None or isinstance(value, kind))
+            for key, value in values.items()
+        ):
+            raise SerializationError(
+                f"{where}: a {type(module).__name__} whose {table} is not a table of {what} "
+                f"(got {type(values).__name__}); expected a complete nn.Module. The file is "
+                "damaged."
+            )
+    if not isinstance(state.get("training"), bool):
+        raise SerializationError(
+            f"{where}: a {type(module).__name__} without a training flag; expected a complete "
+            "nn.Module. The file is damaged."
+        )
 
 
 def load(

@@ -9,18 +9,18 @@ bytes, little-endian, one after the other). rewardnets no longer writes it.
 from __future__ import annotations
 
 import io
+import math
 import sys
 import zipfile
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from rewardnets.files.format import SerializationError, parse_json
 
-__all__ = ["MEMBERS", "read_zip_file"]
+__all__ = ["MAX_INFLATION", "MAX_JSON_MEMBER_BYTES", "MEMBERS", "read_zip_file"]
 
 MEMBERS = ("metadata.json", "spec.json", "spaces.json", "tensors.json", "tensors.bin")
 
@@ -56,14 +56,14 @@ def _tensor(entry: Any, blob: bytes, label: str) -> tuple[str, torch.Tensor, int
     offset, nbytes = entry["offset"], entry["nbytes"]
     if not isinstance(name, str):
         raise SerializationError(f"{label}: bad tensor name {name!r}.")
-    if dtype_name not in DTYPES:
+    if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
         raise SerializationError(
             f"{label}: dtype {dtype_name!r} is not one of {', '.join(DTYPES)}."
         )
     if not (isinstance(shape, list) and all(_is_count(s) for s in shape)):
         raise SerializationError(f"{label}: shape must be a list of sizes, got {shape!r}.")
     dtype = DTYPES[dtype_name]
-    numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    numel = math.prod(shape)  # Python integers: no overflow
     itemsize = torch.empty((), dtype=dtype).element_size()
     if not (_is_count(offset) and _is_count(nbytes)) or nbytes != numel * itemsize:
         raise SerializationError(
@@ -101,6 +101,47 @@ def _unpack(index: list[Any], blob: bytes, where: str) -> dict[str, torch.Tensor
     return out
 
 
+#: The most a member may inflate: this many times its compressed size (plus
+#: :data:`INFLATE_ALLOWANCE` bytes). rewardnets 0.1 stored ``tensors.bin``
+#: uncompressed and deflated the JSON members, which shrink far less than this.
+MAX_INFLATION = 100
+INFLATE_ALLOWANCE = 1 << 20
+#: The largest JSON member; a reward net's documents are a few kilobytes.
+MAX_JSON_MEMBER_BYTES = 16 * 1024 * 1024
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, where: str) -> bytes:
+    """Read one member, refusing encryption and sizes a rewardnets file never has.
+
+    The member's declared size is checked against its compressed size before
+    anything is inflated, and the read stops one byte past the declared size,
+    so that a member which lies about its size cannot inflate without bound.
+    """
+    info = archive.getinfo(member)
+    if info.flag_bits & 0x1:
+        raise SerializationError(
+            f"{where}: member {member} is encrypted; rewardnets files are never encrypted. "
+            "The file was not written by rewardnets.save."
+        )
+    limit = MAX_INFLATION * info.compress_size + INFLATE_ALLOWANCE
+    if member.endswith(".json"):
+        limit = min(limit, MAX_JSON_MEMBER_BYTES)
+    if info.file_size > limit:
+        raise SerializationError(
+            f"{where}: member {member} says it inflates to {info.file_size} bytes from "
+            f"{info.compress_size}; at most {limit} are read. The file is damaged or hostile "
+            "(a zip bomb?)."
+        )
+    with archive.open(info) as stream:
+        content = stream.read(info.file_size + 1)
+    if len(content) != info.file_size:
+        raise SerializationError(
+            f"{where}: member {member} holds {'more' if len(content) > info.file_size else 'less'}"
+            f" than the {info.file_size} bytes it declares; the file is damaged."
+        )
+    return content
+
+
 def read_zip_file(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read a v1 file from its bytes.
 
@@ -124,12 +165,22 @@ def read_zip_file(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, to
             missing = [m for m in MEMBERS if m not in names]
             if missing:
                 raise SerializationError(f"{where} is missing {', '.join(missing)}.")
-            raw = {member: archive.read(member) for member in MEMBERS}
+            raw = {member: _read_member(archive, member, where) for member in MEMBERS}
+    except SerializationError:
+        raise
     except zipfile.BadZipFile as exc:
         raise SerializationError(
             f"{where} is a damaged zip archive ({exc}); expected a file written by rewardnets.save."
         ) from exc
-    except (EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError) as exc:
+    except (
+        EOFError,
+        OSError,
+        ValueError,
+        zlib.error,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
         raise SerializationError(
             f"{where} cannot be read as a zip archive ({exc}); expected a file written "
             "by rewardnets.save."

@@ -62,7 +62,7 @@ def normalize_config(config: Any) -> dict[str, Any]:
             f"'wrappers', got keys {sorted(config)}."
         )
     net = config["net"]
-    kwargs = dict(config.get("kwargs") or {})
+    kwargs = _kwargs(config.get("kwargs"), "'kwargs'")
     if isinstance(net, Mapping):
         name, inner = _name_and_kwargs(net, "net")
         net, kwargs = name, {**inner, **kwargs}
@@ -77,7 +77,7 @@ def _name_and_kwargs(item: Any, what: str) -> tuple[str, dict[str, Any]]:
         return item, {}
     if isinstance(item, Mapping):
         if "name" in item and set(item) <= {"name", "kwargs"}:
-            return str(item["name"]), dict(item.get("kwargs") or {})
+            return str(item["name"]), _kwargs(item.get("kwargs"), f"the kwargs of {what}")
         if len(item) == 1:
             ((name, kwargs),) = item.items()
             if isinstance(kwargs, Mapping):
@@ -86,6 +86,18 @@ def _name_and_kwargs(item: Any, what: str) -> tuple[str, dict[str, Any]]:
         f"Expected {what} as a name, {{'name': ..., 'kwargs': {{...}}}} or "
         f"{{name: {{kwargs}}}}, got {item!r}."
     )
+
+
+def _kwargs(value: Any, what: str) -> dict[str, Any]:
+    """Keyword arguments from a config: a mapping (or nothing), as a new dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"Expected {what} to be a dict of keyword arguments, got "
+            f"{type(value).__name__}: {value!r}."
+        )
+    return dict(value)
 
 
 def build_reward_net(
@@ -153,7 +165,7 @@ def _check_order(names: list[str], classes: list[Any], fwd: type, ppw: type) -> 
             )
 
 
-def _call(cls: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+def _call(cls: Any, name: str, /, *args: Any, **kwargs: Any) -> Any:
     try:
         return cls(*args, **kwargs)
     except TypeError as exc:

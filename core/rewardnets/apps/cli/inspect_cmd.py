@@ -91,7 +91,9 @@ def inspect(path: Path, as_json: bool, trust_pickle: bool) -> None:
     """Show what a saved reward net holds, without trusting it.
 
     Prints the wrapper stack, spaces, parameter count, normalisation
-    statistics and the plugins the file needs.
+    statistics and the plugins the file needs. Exits with status 1 when the
+    file cannot be read, or is described but does not load here (a missing
+    plugin, tensors that do not fit its spec).
     Reads files of rewardnets.save without unpickling, and torch.save files
     (including imitation's) with the restricted unpickler.
     """
@@ -104,3 +106,5 @@ def inspect(path: Path, as_json: bool, trust_pickle: bool) -> None:
         click.echo(json.dumps(info, indent=2, default=str))
     else:
         _print_human(info)
+    if not info.get("loads", True):
+        raise SystemExit(1)  # described, but it does not load here: say so to scripts
