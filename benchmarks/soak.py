@@ -49,7 +49,9 @@ def soak(steps: int, envs: int, seed: int) -> list[tuple[int, float]]:
         reward = rewardnets.load_reward("RewardNet_normalized", path, venv, update_stats=True)
     wrapped = rewardnets.RewardVecEnvWrapper(venv, reward)
     rng = np.random.default_rng(seed)
-    low, high = venv.action_space.low, venv.action_space.high
+    action_space = venv.action_space
+    assert isinstance(action_space, gym.spaces.Box)
+    low, high = action_space.low, action_space.high
     calls = steps // envs
     marks = {calls * k // 10 for k in range(1, 11)}
     samples = []

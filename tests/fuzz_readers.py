@@ -150,11 +150,11 @@ def _mutate(kind: str, blob: bytes, data: Any) -> bytes:
     )
     document = json.loads(members[member])
     members[member] = json.dumps(_edit_json(document, data, json_values)).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w") as archive:
         for name, content in members.items():
             archive.writestr(name, content)
-    return out.getvalue()
+    return rewritten.getvalue()
 
 
 # ---------------------------------------------------------------------- run
@@ -201,7 +201,7 @@ def run(examples: int, seconds: int, derandomize: bool) -> None:
     fuzz()
 
 
-def main() -> None:
+def main() -> int:
     """Parse the command line, set the memory cap and fuzz."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=200)
@@ -213,6 +213,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     run(args.examples, args.seconds, derandomize=not args.random)
     print(f"fuzz: {args.examples} examples, every one loaded or raised SerializationError")
+    return 0
 
 
 if __name__ == "__main__":
