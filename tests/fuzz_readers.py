@@ -5,11 +5,12 @@ examples; run it directly for longer, random runs::
 
     python tests/fuzz_readers.py --examples 5000 --random
 
-Seeds are valid files of both versions of ``rewardnets.save``: format v2
-(safetensors) and format v1 (zip of JSON, from ``tests/fixtures/v1``).
-Mutations: flipped, inserted and dropped bytes, truncation, and
-structure-aware edits of the JSON documents, the safetensors header and the
-v1 tensor index. The
+Seeds are valid files of every kind the loader reads: format v2
+(safetensors), format v1 (zip of JSON, from ``tests/fixtures/v1``) and
+``torch.save`` files (read by the restricted unpickler). Mutations: flipped,
+inserted and dropped bytes, truncation, and structure-aware edits of the JSON
+documents, the safetensors header, the v1 tensor index and the pickle inside
+a ``torch.save`` archive. The
 process runs under a memory cap (``--memory-gb``) and each example under a
 time cap (``--seconds``); anything else than a loaded ``RewardNet`` or a
 ``SerializationError`` — another exception, a hang, a crash — fails the run
@@ -61,6 +62,11 @@ def _seeds() -> dict[str, bytes]:
         }
     for name in ("normalized_basic", "dict_obs"):
         seeds[f"v1-{name}"] = (FIXTURES / f"{name}.rn").read_bytes()
+    normalized.observation_space.seed(0)  # a space with a random generator in its state
+    for name, net in (("torch-normalized", normalized), ("torch-ensemble", ensemble)):
+        buffer = io.BytesIO()
+        torch.save(net, buffer)
+        seeds[name] = buffer.getvalue()
     return seeds
 
 
@@ -144,12 +150,20 @@ def _mutate(kind: str, blob: bytes, data: Any) -> bytes:
         return struct.pack("<Q", len(raw)) + raw + body
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    member = data.draw(
-        st.sampled_from(["metadata.json", "spec.json", "spaces.json", "tensors.json"]),
-        label="member",
-    )
-    document = json.loads(members[member])
-    members[member] = json.dumps(_edit_json(document, data, json_values)).encode()
+    if kind.startswith("v1"):
+        member = data.draw(
+            st.sampled_from(["metadata.json", "spec.json", "spaces.json", "tensors.json"]),
+            label="member",
+        )
+        document = json.loads(members[member])
+        members[member] = json.dumps(_edit_json(document, data, json_values)).encode()
+    else:  # torch.save: edit bytes of the pickle inside the archive
+        name = next(n for n in members if n.endswith("data.pkl"))
+        pickled = bytearray(members[name])
+        for _ in range(data.draw(st.integers(1, 4), label="edits")):
+            at = data.draw(st.integers(0, len(pickled) - 1), label="at")
+            pickled[at] = data.draw(st.integers(0, 255), label="byte")
+        members[name] = bytes(pickled)
     rewritten = io.BytesIO()
     with zipfile.ZipFile(rewritten, "w") as archive:
         for name, content in members.items():

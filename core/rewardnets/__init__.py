@@ -54,7 +54,7 @@ _LAZY_CORE = {
     "UnknownEnvError": "rewardnets.envs.vec_env",
     "relabel_replay_buffer": "rewardnets.envs.relabel",
     "RelabelRewardCallback": "rewardnets.envs.relabel",
-    "load_reward": "rewardnets.files.serialize",
+    "load_reward": "rewardnets.files.reward_functions",
     "save": "rewardnets.files.serialize",
     "load": "rewardnets.files.serialize",
     "export_onnx": "rewardnets.files.onnx_export",
@@ -69,8 +69,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from rewardnets.envs.vec_env import UnknownEnvError as UnknownEnvError
     from rewardnets.envs.vec_env import make_vec_env as make_vec_env
     from rewardnets.files.onnx_export import export_onnx as export_onnx
+    from rewardnets.files.reward_functions import load_reward as load_reward
     from rewardnets.files.serialize import load as load
-    from rewardnets.files.serialize import load_reward as load_reward
     from rewardnets.files.serialize import save as save
 
 __all__ = [

@@ -77,6 +77,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             update_stats: Fold this batch into the statistics afterwards.
             **kwargs: Passed on to the base's ``predict_processed``.
         """
+        _check_flag(update_stats)
         reward = run_kernel(
             self,
             "predict_processed",
@@ -108,6 +109,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
         it (``rewardnets.reward_nets.processed_tensor``), so on a GPU nothing
         is copied to the host.
         """
+        _check_flag(update_stats)
         layer = self.normalize_output_layer
         reward = processed_tensor(self.base, state, action, next_state, done, kwargs)
         with torch.no_grad():
@@ -129,7 +131,7 @@ class NormalizedRewardNet(PredictProcessedWrapper):
         norm = builder.norm(self.normalize_output_layer)
 
         def normalized(batch: Batch, kwargs: dict[str, Any]) -> np.ndarray:
-            update = kwargs.get("update_stats", True)
+            update = _check_flag(kwargs.get("update_stats", True))
             if "update_stats" in kwargs:  # consumed here, as the method's parameter
                 kwargs = (
                     {k: v for k, v in kwargs.items() if k != "update_stats"}
@@ -139,6 +141,16 @@ class NormalizedRewardNet(PredictProcessedWrapper):
             return norm.standardize(base(batch, kwargs), bool(update))
 
         return normalized
+
+
+def _check_flag(update_stats: Any) -> bool:
+    """``update_stats`` as given, if it is a bool: a string such as "False" is truthy."""
+    if not isinstance(update_stats, (bool, np.bool_)):
+        raise TypeError(
+            f"Expected update_stats to be True or False, got {type(update_stats).__name__}: "
+            f"{update_stats!r}."
+        )
+    return bool(update_stats)
 
 
 def _shape_changed(layer: nn.Module, before: tuple[int, ...], after: tuple[int, ...]) -> ValueError:

@@ -29,7 +29,8 @@ from torch import nn
 
 from rewardnets.errors import RewardNetsError
 from rewardnets.files.format import atomic_write
-from rewardnets.files.serialize import RewardTypeError, wrapper_stack
+from rewardnets.files.reward_functions import RewardTypeError
+from rewardnets.files.serialize import wrapper_stack
 from rewardnets.framework.networks import BaseNorm
 from rewardnets.framework.preprocessing import check_space, is_image_space
 from rewardnets.framework.reward_net import (

@@ -27,16 +27,14 @@ import platform
 import re
 import stat
 import sys
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 
-from rewardnets.errors import PluginConflictError, RewardNetsError, UnknownNameError
+from rewardnets.errors import PluginConflictError, UnknownNameError
 from rewardnets.files.format import (
     FORMAT_NAME,
     MAX_JSON_DEPTH,
@@ -55,13 +53,17 @@ from rewardnets.files.format import (
     sniff,
 )
 from rewardnets.files.imitation import ImitationObject, convert
+from rewardnets.files.loaded_checks import (
+    check_module_tree,
+    check_real_tensors,
+    check_spaces_state,
+    check_statistics,
+)
 from rewardnets.files.safetensors_format import read_safetensors_file, write_safetensors_file
 from rewardnets.files.spaces_json import SpaceCodecError, space_from_json, space_to_json
 from rewardnets.files.unpickler import imported_module_class, load_torch_file
 from rewardnets.files.zip_format import read_zip_file
 from rewardnets.framework.build import _name_and_kwargs, build_reward_net, normalize_config
-from rewardnets.framework.networks import BaseNorm
-from rewardnets.framework.preprocessing import is_image_space
 from rewardnets.framework.reward_net import RewardNet, RewardNetWrapper
 from rewardnets.framework.spec import reward_net_spec
 from rewardnets.plugin_registry.configurable import SpecError
@@ -70,49 +72,21 @@ from rewardnets.version import __version__
 
 __all__ = [
     "MissingPluginError",
-    "NetRewardFn",
-    "RewardFn",
-    "RewardOptionError",
-    "RewardTypeError",
     "SaveError",
     "SerializationError",
-    "SpaceDifferenceWarning",
     "SpaceMismatchError",
     "UnknownSavedNameError",
     "UnsafePickleError",
     "MAX_SPEC_PARTS",
     "MAX_STACK_DEPTH",
     "UnsafeSpecError",
-    "ValidateRewardFn",
-    "check_spaces",
     "load",
-    "load_reward",
-    "load_reward_net",
     "read_bytes",
     "save",
     "wrapper_stack",
 ]
 
-#: A reward function: ``(obs, acts, next_obs, dones) -> rewards`` of shape ``(batch,)``.
-RewardFn = Callable[[Any, Any, Any, Any], np.ndarray]
-
 PathLike = str | os.PathLike[str]
-
-
-class RewardTypeError(RewardNetsError, TypeError, ValueError):
-    """A saved net lacks the structure a reward type needs (e.g. no shaping).
-
-    A ``TypeError``, as ``imitation``'s structure errors are (and a
-    ``ValueError``, as in earlier rewardnets releases).
-    """
-
-
-class RewardOptionError(RewardNetsError, TypeError):
-    """A reward type was given an option it does not take; the message lists those it does."""
-
-
-class SpaceDifferenceWarning(UserWarning):
-    """A saved net's spaces differ from the env's in bounds or float dtype only."""
 
 
 class UnsafeSpecError(SerializationError):
@@ -504,7 +478,7 @@ def _load_rewardnets(data: bytes, where: str, kind: str) -> RewardNet:
         raise SerializationError(
             f"{where}: the saved tensors do not fit the net its spec builds: {exc}"
         ) from exc
-    _check_statistics(net, where)
+    check_statistics(net, where)
     net.train(bool(meta.get("training", False)))
     return net
 
@@ -545,34 +519,6 @@ def _rebuild(
     return net
 
 
-def _check_statistics(net: torch.nn.Module, where: str) -> None:
-    """Refuse normalisation statistics no layer can have written (they divide by zero later)."""
-    for name, module in net.named_modules():
-        if not isinstance(module, BaseNorm):
-            continue
-        label = f"{where}: the normalisation layer {name or '<net>'}"
-        missing = [
-            key for key in ("running_mean", "running_var", "count") if key not in module._buffers
-        ]
-        if missing:
-            raise SerializationError(
-                f"{label} lacks its statistics {missing}; the file is damaged."
-            )
-        if int(module.count) < 0:
-            raise SerializationError(
-                f"{label} has count {int(module.count)}; expected a count >= 0."
-            )
-        var = module.running_var
-        if not bool(torch.isfinite(var).all()) or bool((var < 0).any()):
-            raise SerializationError(
-                f"{label} has running_var {var.tolist()}; expected finite values >= 0."
-            )
-        if not bool(torch.isfinite(module.running_mean).all()):
-            raise SerializationError(
-                f"{label} has running_mean {module.running_mean.tolist()}; expected finite values."
-            )
-
-
 def _load_torch(
     data: bytes,
     where: str,
@@ -594,65 +540,15 @@ def _load_torch(
             f"{where} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
             f"RewardNet.{hint}"
         )
-    _check_module_tree(obj, where)
+    check_module_tree(obj, where)
     try:
         wrapper_stack(obj)
     except SerializationError as exc:
         raise SerializationError(f"{where}: {exc}") from exc
-    _check_statistics(obj, where)
+    check_statistics(obj, where)
+    check_real_tensors(obj, where)
+    check_spaces_state(obj, where)
     return obj
-
-
-def _check_module_tree(net: torch.nn.Module, where: str) -> None:
-    """Refuse a module graph with a cycle (torch would recurse without end on it)."""
-    on_path: set[int] = set()
-    stack: list[tuple[torch.nn.Module, bool]] = [(net, True)]
-    while stack:
-        module, entering = stack.pop()
-        if not entering:
-            on_path.discard(id(module))
-            continue
-        if id(module) in on_path:
-            raise SerializationError(
-                f"{where}: the module {type(module).__name__} contains itself; a reward net's "
-                "modules must form a tree."
-            )
-        if len(on_path) > 4 * MAX_STACK_DEPTH:
-            raise SerializationError(f"{where}: the modules nest too deep; it is refused.")
-        on_path.add(id(module))
-        stack.append((module, False))
-        _check_module_state(module, where)
-        children = vars(module)["_modules"]
-        stack.extend((child, True) for child in children.values() if child is not None)
-
-
-#: The tables every nn.Module keeps, and what their values must be.
-_MODULE_TABLES = {
-    "_parameters": (torch.Tensor, "tensors"),
-    "_buffers": (torch.Tensor, "tensors"),
-    "_modules": (torch.nn.Module, "modules"),
-}
-
-
-def _check_module_state(module: torch.nn.Module, where: str) -> None:
-    """Refuse an unpickled module whose state is not that of an nn.Module."""
-    state = vars(module)
-    for table, (kind, what) in _MODULE_TABLES.items():
-        values = state.get(table)
-        if not isinstance(values, Mapping) or not all(
-            isinstance(key, str) and (value is None or isinstance(value, kind))
-            for key, value in values.items()
-        ):
-            raise SerializationError(
-                f"{where}: a {type(module).__name__} whose {table} is not a table of {what} "
-                f"(got {type(values).__name__}); expected a complete nn.Module. The file is "
-                "damaged."
-            )
-    if not isinstance(state.get("training"), bool):
-        raise SerializationError(
-            f"{where}: a {type(module).__name__} without a training flag; expected a complete "
-            "nn.Module. The file is damaged."
-        )
 
 
 def load(
@@ -729,267 +625,3 @@ def wrapper_stack(net: Any) -> list[str]:
         if not isinstance(net, RewardNetWrapper):
             return names
         net = net.base
-
-
-def _space_differences(saved: Any, env: Any, path: str) -> tuple[str | None, list[str]]:
-    """Compare two spaces: the structural difference (if any) and the harmless ones.
-
-    Structural: the space type, a Box's shape, non-float dtype or image-ness,
-    ``n``/``nvec``/``start`` of the discrete spaces, a Dict's keys. Harmless:
-    a Box's bounds, or one float dtype for another.
-    """
-    where = f" at {path}" if path else ""
-    if type(saved) is not type(env):
-        return f"{type(saved).__name__} vs {type(env).__name__}{where}", []
-    if isinstance(saved, spaces.Dict):
-        if list(saved.spaces) != list(env.spaces):
-            return f"Dict keys {sorted(saved.spaces)} vs {sorted(env.spaces)}{where}", []
-        soft: list[str] = []
-        for key in saved.spaces:
-            hard, more = _space_differences(saved[key], env[key], f"{path}[{key!r}]")
-            if hard is not None:
-                return hard, []
-            soft += more
-        return None, soft
-    if isinstance(saved, spaces.Box):
-        if saved.shape != env.shape:
-            return f"Box shape {saved.shape} vs {env.shape}{where}", []
-        if is_image_space(saved) != is_image_space(env):
-            return f"an image Box vs a non-image Box{where}", []
-        soft = []
-        if saved.dtype != env.dtype:
-            if saved.dtype.kind != "f" or env.dtype.kind != "f":
-                return f"Box dtype {saved.dtype} vs {env.dtype}{where}", []
-            soft.append(f"Box dtype {saved.dtype} vs {env.dtype}{where}")
-        if not (np.array_equal(saved.low, env.low) and np.array_equal(saved.high, env.high)):
-            soft.append(f"Box bounds {saved} vs {env}{where}")
-        return None, soft
-    if saved != env:
-        return f"{saved} vs {env}{where}", []
-    return None, []
-
-
-def check_spaces(net: RewardNet, venv: Any, where: str = "The reward net") -> None:
-    """Check that ``net`` was built for ``venv``'s observation and action spaces.
-
-    Spaces must agree in structure: the space type, a Box's shape and whether
-    it is an image, a discrete space's ``n``/``nvec``, a Dict's keys, a
-    non-float dtype. Different Box bounds, or another float dtype, do not change
-    what the net computes: they are allowed, with a warning.
-
-    Args:
-        net: The reward net.
-        venv: A ``VecEnv`` (or any env with ``observation_space`` and ``action_space``).
-        where: How the message names the net (e.g. its file).
-
-    Raises:
-        SpaceMismatchError: A space differs in structure; the message gives both.
-        TypeError: ``venv`` has no spaces.
-    """
-    for what in ("observation", "action"):
-        expected = getattr(venv, f"{what}_space", None)
-        got = getattr(net, f"{what}_space")
-        if expected is None:
-            raise TypeError(
-                f"Expected venv to be a VecEnv with an {what}_space, got {type(venv).__name__}."
-            )
-        hard, soft = _space_differences(got, expected, "")
-        if hard is not None:
-            raise SpaceMismatchError(
-                f"{where} was saved for {what} space {got}, but the environment "
-                f"has {what} space {expected} ({hard}). Expected the same {what} space."
-            )
-        if soft:
-            warnings.warn(
-                f"{where} was saved for {what} space {got}; the environment has {expected}. "
-                f"Loading anyway: only {'; '.join(soft)} differ, which the net does not "
-                "depend on.",
-                SpaceDifferenceWarning,
-                stacklevel=3,
-            )
-
-
-def _batch_size(obs: Any) -> int:
-    if isinstance(obs, Mapping):
-        first = next(iter(obs.values()))
-        return len(first)
-    return len(obs)
-
-
-class ValidateRewardFn:
-    """A reward function whose output is checked to be one reward per transition.
-
-    The class of ``imitation.rewards.serialize`` of the same name, with the same
-    constructor; :func:`load_reward` returns one. Attributes of the wrapped
-    function (such as ``reward_net``) are reachable on this object.
-
-    Args:
-        reward_fn: The reward function to check.
-        reward_type: The reward type it came from, for error messages.
-
-    Raises:
-        TypeError: ``reward_fn`` is not callable.
-    """
-
-    def __init__(self, reward_fn: RewardFn, reward_type: str | None = None) -> None:
-        if not callable(reward_fn):
-            raise TypeError(f"Expected reward_fn to be callable, got {type(reward_fn).__name__}.")
-        self.reward_fn = reward_fn
-        self.reward_type = reward_type
-
-    def __call__(self, state: Any, action: Any, next_state: Any, done: Any) -> np.ndarray:
-        """Return the rewards of a batch of transitions, numpy ``(batch,)``.
-
-        Raises:
-            ValueError: The wrapped function did not return one reward per transition.
-        """
-        rewards = np.asarray(self.reward_fn(state, action, next_state, done))
-        batch = _batch_size(state)
-        if rewards.shape != (batch,):
-            what = (
-                f"Reward type {self.reward_type!r}"
-                if self.reward_type
-                else f"Reward function {self.reward_fn!r}"
-            )
-            raise ValueError(
-                f"{what} returned rewards of shape {rewards.shape} for a batch of "
-                f"{batch}; expected ({batch},)."
-            )
-        return rewards
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "reward_fn" or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.reward_fn, name)
-
-    def __repr__(self) -> str:
-        label = f"{self.reward_type!r}: " if self.reward_type else ""
-        return f"<reward function {label}{self.reward_fn!r}>"
-
-
-class NetRewardFn:
-    """A reward function backed by a reward net: what a reward-type loader returns.
-
-    Calls ``reward_net.<method>(obs, acts, next_obs, dones, **kwargs)``. For
-    ``method="predict_processed"``, ``update_stats`` defaults to False, so
-    evaluating the reward never changes the net's statistics.
-
-    Args:
-        reward_net: The net whose output is the reward.
-        method: ``"predict_processed"`` (post-processing included) or
-            ``"predict"`` (the net's plain reward).
-        **kwargs: Passed to every call.
-
-    Attributes:
-        reward_net: The net (for example, to save statistics updated with
-            ``update_stats=True``).
-        method: The method called.
-        kwargs: The keyword arguments of every call.
-    """
-
-    def __init__(
-        self, reward_net: RewardNet, method: str = "predict_processed", **kwargs: Any
-    ) -> None:
-        if not isinstance(reward_net, RewardNet):
-            raise TypeError(f"Expected a RewardNet, got {type(reward_net).__name__}.")
-        if method not in ("predict_processed", "predict"):
-            raise ValueError(f"Expected method 'predict_processed' or 'predict', got {method!r}.")
-        if method == "predict_processed":
-            kwargs = {"update_stats": False, **kwargs}
-        self.reward_net = reward_net
-        self.method = method
-        self.kwargs = kwargs
-
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        """Return the rewards of a batch of transitions."""
-        predict = getattr(self.reward_net, self.method)
-        return predict(obs, acts, next_obs, dones, **self.kwargs)
-
-    def __repr__(self) -> str:
-        stack = " > ".join(wrapper_stack(self.reward_net))
-        return f"NetRewardFn({stack}.{self.method}, {self.kwargs})"
-
-
-def load_reward_net(
-    reward_path: PathLike,
-    venv: Any,
-    *,
-    device: str | torch.device | None = None,
-    trust_pickle: bool = False,
-) -> RewardNet:
-    """Load the net of a reward-type loader: :func:`load`, then :func:`check_spaces`.
-
-    Every built-in reward type reads its file this way; a plugin's loader
-    should too, so that its type honours ``device`` and ``trust_pickle`` and
-    refuses a net saved for other spaces, like the others.
-
-    Args:
-        reward_path: The file.
-        venv: The environment the reward is for.
-        device: Where to put the net; ``None`` means the CPU.
-        trust_pickle: See :func:`load`.
-
-    Returns:
-        The net, its spaces checked against ``venv``'s.
-
-    Raises:
-        SpaceMismatchError: The net's spaces differ from ``venv``'s in structure.
-        TypeError: ``trust_pickle`` is not a bool.
-    """
-    if not isinstance(trust_pickle, bool):
-        raise TypeError(f"Expected trust_pickle to be True or False, got {trust_pickle!r}.")
-    net = load(reward_path, device=device, trust_pickle=trust_pickle)
-    check_spaces(net, venv, where=f"The reward net in {str(reward_path)!r}")
-    return net
-
-
-def load_reward(reward_type: str, reward_path: PathLike, venv: Any, **kwargs: Any) -> RewardFn:
-    """Load a saved reward net as a reward function for ``venv``.
-
-    ``reward_type`` names a loader in the plugin registry. The built-in types:
-
-    ``RewardNet_normalized``
-        The full stack's ``predict_processed``, normalisation included; its
-        statistics stay frozen unless ``update_stats=True`` is passed.
-    ``RewardNet_unnormalized``
-        The net beneath any outer ``NormalizedRewardNet`` wrappers.
-    ``RewardNet_shaped``
-        The reward of the (outermost) ``ShapedRewardNet``; an error if the
-        stack has none.
-    ``RewardNet_unshaped``
-        The reward of that ``ShapedRewardNet``'s base: the shaping stripped.
-    ``RewardNet_std_added``
-        ``mean + alpha * std`` of an ensemble (``alpha`` defaults to the
-        saved ``AddSTDRewardWrapper``'s ``default_alpha``, else 0).
-    ``zero``
-        Zeros; the file is not read.
-
-    Args:
-        reward_type: The registered reward type.
-        reward_path: The file, written by :func:`save` or ``torch.save``.
-        venv: The environment the reward is for; the net's spaces must match it.
-        **kwargs: Options of the reward type; all built-in net types take
-            ``device`` and ``trust_pickle`` (see :func:`load`).
-
-    Returns:
-        ``reward_fn(obs, acts, next_obs, dones) -> rewards`` of shape ``(batch,)``.
-
-    Raises:
-        UnknownNameError: No plugin provides ``reward_type``; close matches listed.
-        RewardTypeError: The saved net lacks what the type needs.
-        SpaceMismatchError: The net's spaces are not ``venv``'s.
-    """
-    if not isinstance(reward_type, str):
-        raise TypeError(f"Expected reward_type to be a string, got {type(reward_type).__name__}.")
-    loader = registry.get("reward_type", reward_type)
-    fn = loader(reward_path, venv, **kwargs)
-    if not callable(fn):
-        raise TypeError(
-            f"The loader of reward type {reward_type!r} returned a {type(fn).__name__}; "
-            "expected a callable reward function."
-        )
-    net = getattr(fn, "reward_net", None)
-    if isinstance(net, RewardNet) and not isinstance(fn, NetRewardFn):
-        # A plugin's reward function that exposes its net: check it like ours.
-        check_spaces(net, venv, where=f"The reward net of reward type {reward_type!r}")
-    return ValidateRewardFn(fn, reward_type)

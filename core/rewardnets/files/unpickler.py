@@ -20,7 +20,6 @@ Every other name is refused with :class:`UnsafePickleError`, which names it.
 from __future__ import annotations
 
 import builtins
-import codecs
 import collections
 import functools
 import inspect
@@ -28,7 +27,8 @@ import io
 import pickle
 import sys
 import types
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,6 +36,12 @@ from gymnasium import spaces
 from torch import nn
 
 from rewardnets.files.format import SerializationError, UnsafePickleError
+from rewardnets.files.pickle_calls import (
+    check_state,
+    checked_call,
+    checked_new,
+    latin1_encode,
+)
 
 __all__ = [
     "RestrictedUnpickler",
@@ -46,15 +52,6 @@ __all__ = [
 ]
 
 _ALLOWED: dict[str, Any] | None = None
-
-
-def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
-    """``_codecs.encode`` as pickle uses it for bytes, limited to latin-1."""
-    if codecs.lookup(encoding).name != "iso8859-1" or not isinstance(text, str):
-        raise UnsafePickleError(
-            f"_codecs.encode with encoding {encoding!r}: pickles of bytes use 'latin1' only."
-        )
-    return text.encode("latin1", errors)
 
 
 def _qualified(obj: Any) -> str:
@@ -74,7 +71,7 @@ def allowed_globals() -> dict[str, Any]:
     for name in ("set", "frozenset", "bytearray", "complex", "slice", "range"):
         table[f"builtins.{name}"] = getattr(builtins, name)
         table[f"__builtin__.{name}"] = getattr(builtins, name)
-    table["_codecs.encode"] = _latin1_encode
+    table["_codecs.encode"] = latin1_encode
     table["collections.OrderedDict"] = collections.OrderedDict
     table["functools.partial"] = functools.partial
 
@@ -150,8 +147,8 @@ def _plugin_class(module: str, name: str) -> Any:
     for entry in registry:
         obj = entry.obj
         if (
-            entry.kind != "reward_type"
-            and isinstance(obj, type)
+            isinstance(obj, type)
+            and issubclass(obj, nn.Module)  # whatever a plugin registers, a file gets modules
             and obj.__module__ == module
             and obj.__qualname__ == name
         ):
@@ -216,14 +213,32 @@ def resolve_global(module: str, name: str) -> Any:
     )
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves names with :func:`resolve_global` only.
+class RestrictedUnpickler(pickle._Unpickler):
+    """An unpickler that resolves names with :func:`resolve_global` only, and calls little.
+
+    Resolving a name is not enough: a pickle can *call* what it resolved with
+    arguments of its own (``torch.nn.Linear(20000, 20000)``, ``bytearray(3e9)``).
+    So this unpickler (Python's own, whose opcodes can be overridden) checks
+    every call a pickle makes:
+
+    * ``REDUCE`` (and the old ``INST``/``OBJ``) may call only the functions
+      of :data:`CALLS`, each with its arguments checked so that the work
+      stays proportional to the file; a class is never called with the
+      file's arguments, so constructors never run;
+    * ``NEWOBJ`` creates an instance without running ``__init__``, with no
+      arguments (``object.__new__``-style classes only);
+    * ``BUILD`` sets an object's state; the states of numpy dtypes and random
+      bit generators are checked first (a bad one crashes numpy later).
 
     Every resolved name is added to :attr:`seen` (``"module.name"``), so that a
     caller can tell which classes a file uses.
     """
 
     seen: set[str]
+    # Set by pickle's Python unpickler while it loads (typeshed does not list them).
+    stack: list[Any]
+    append: Callable[[Any], None]
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file: IO[bytes], **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
@@ -234,6 +249,38 @@ class RestrictedUnpickler(pickle.Unpickler):
         obj = resolve_global(module, name)
         self.seen.add(f"{module}.{name}")
         return obj
+
+    def load_reduce(self) -> None:
+        """``REDUCE``: call an allowed function with checked arguments."""
+        args = self.stack.pop()
+        self.stack[-1] = checked_call(self.stack[-1], args)
+
+    def _instantiate(self, klass: Any, args: Any) -> None:
+        """``INST`` and ``OBJ`` (protocols 0 and 1): as ``REDUCE``."""
+        self.append(checked_call(klass, tuple(args)))
+
+    def load_newobj(self) -> None:
+        """``NEWOBJ``: an instance whose ``__init__`` never runs."""
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(checked_new(cls, args, {}))
+
+    def load_newobj_ex(self) -> None:
+        """``NEWOBJ_EX``: as ``NEWOBJ``."""
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(checked_new(cls, args, kwargs))
+
+    def load_build(self) -> None:
+        """``BUILD``: set the state of the object below it, once it is checked."""
+        check_state(self.stack[-2], self.stack[-1])
+        super().load_build()  # type: ignore[misc]
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def _pickle_module(seen: set[str]) -> types.SimpleNamespace:

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -280,6 +281,23 @@ def _input_norm_layer(factory: NormFactory, in_size: int) -> nn.Module:
     return layer
 
 
+def _sizes(values: Any, what: str) -> list[int]:
+    """Layer sizes as a list of ints, or a clear error (a string is not a list of sizes)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"Expected {what} to be a sequence of layer sizes such as (32, 32), got "
+            f"{type(values).__name__}: {values!r}."
+        )
+    sizes = list(values)
+    for i, size in enumerate(sizes):
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
+            raise TypeError(
+                f"Expected {what}[{i}] to be an integer layer size, got "
+                f"{type(size).__name__}: {size!r}."
+            )
+    return [int(size) for size in sizes]
+
+
 def build_mlp(
     in_size: int,
     hid_sizes: Iterable[int],
@@ -315,7 +333,7 @@ def build_mlp(
         ValueError: ``squeeze_output`` with ``out_size != 1``, a bad size, or a
             ``normalize_input_layer`` that cannot be called with ``in_size``.
     """
-    hid_sizes = [int(h) for h in hid_sizes]
+    hid_sizes = _sizes(hid_sizes, "hid_sizes")
     for what, size in [("in_size", in_size), ("out_size", out_size)] + [
         (f"hid_sizes[{i}]", h) for i, h in enumerate(hid_sizes)
     ]:
@@ -381,7 +399,7 @@ def build_cnn(
     Raises:
         ValueError: ``squeeze_output`` with ``out_size != 1``, or a bad size.
     """
-    hid_channels = [int(c) for c in hid_channels]
+    hid_channels = _sizes(hid_channels, "hid_channels")
     if in_channels < 1 or out_size < 1 or any(c < 1 for c in hid_channels):
         raise ValueError(
             f"Expected positive sizes, got in_channels={in_channels}, "

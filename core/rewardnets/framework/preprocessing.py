@@ -107,6 +107,50 @@ def _host_tensor(batch: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(batch))
 
 
+#: numpy dtype kinds of a numeric batch: bool, signed and unsigned integers, floats.
+_NUMERIC_KINDS = frozenset("biuf")
+
+
+def _numeric_error(what: str, space: Any, batch: Any) -> TypeError:
+    if batch is None:
+        got = "None"
+    else:
+        array = np.asarray(batch) if not isinstance(batch, np.ndarray) else batch
+        got = f"an array of dtype {array.dtype}"
+    return TypeError(f"Expected {what} for {space} to be a numeric array, got {got}.")
+
+
+def _checked_numeric(batch: Any, what: str, space: Any) -> Any:
+    """``batch`` unchanged if it holds real numbers; a clear error for strings, objects, None."""
+    if isinstance(batch, torch.Tensor):
+        if batch.is_complex():
+            raise TypeError(
+                f"Expected {what} for {space} to hold real numbers, got a {batch.dtype} tensor."
+            )
+        return batch
+    array = batch if isinstance(batch, np.ndarray) else None
+    if array is None:
+        try:
+            array = np.asarray(batch)
+        except (TypeError, ValueError):
+            raise _numeric_error(what, space, None) from None
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise _numeric_error(what, space, None if batch is None else array)
+    return array
+
+
+def _whole(t: torch.Tensor, what: str, space: Any) -> torch.Tensor:
+    """Integer values of a discrete batch: floats must be whole numbers, not truncated."""
+    if not t.is_floating_point():
+        return t
+    if t.numel() and not bool(torch.all(t == torch.round(t))):
+        bad = t[t != torch.round(t)].reshape(-1)[:5].tolist()
+        raise ValueError(
+            f"Expected whole-number {what} values for {space}, got {bad}; they would be truncated."
+        )
+    return t
+
+
 def _shape_error(what: str, space: spaces.Space[Any], expected: str, got: Any) -> ValueError:
     return ValueError(
         f"Expected {what} for {space} to have shape {expected}, got shape {tuple(got)}."
@@ -211,6 +255,8 @@ def _box_preprocessor(
         return _shape_error(what, space, "(batch, " + ", ".join(map(str, shape)) + ")", got)
 
     def box_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
+        if not isinstance(batch, np.ndarray) or batch.dtype.kind not in _NUMERIC_KINDS:
+            batch = _checked_numeric(batch, what, space)
         if isinstance(batch, np.ndarray):
             if batch.shape[1:] != shape:  # checked on the array: cheaper than on a tensor
                 raise shape_error(batch.shape)
@@ -287,7 +333,7 @@ def _discrete_preprocessor(
                         return torch.from_numpy(table.take(index, 0))
                     except IndexError:
                         raise out_of_range(batch) from None
-        t = _host_tensor(batch)
+        t = _whole(_host_tensor(_checked_numeric(batch, what, space)), what, space)
         if t.dim() != 1:
             if t.dim() != 2 or t.shape[1] != 1:
                 raise shape_error(t.shape)
@@ -326,7 +372,7 @@ def _multi_discrete_preprocessor(
     shape = tuple(space.shape)
 
     def multi_discrete_fn(batch: Any, device: torch.device, dtype: torch.dtype) -> TensorTree:
-        t = _host_tensor(batch)
+        t = _whole(_host_tensor(_checked_numeric(batch, what, space)), what, space)
         if tuple(t.shape[1:]) != shape:
             raise _shape_error(what, space, f"(batch, {', '.join(map(str, shape))})", t.shape)
         if device.type != "cpu" or t.device != device:
