@@ -103,7 +103,7 @@ def test_a_pickle_cannot_make_the_loader_call_or_allocate(tmp_path: Path) -> Non
 
 def _net_with_generator(folder: Path, bit_generator: Any, edit: Any) -> Path:
     folder.mkdir(exist_ok=True)
-    net = rewardnets.BasicRewardNet(OBS, ACT, hid_sizes=(4,))
+    net = rewardnets.BasicRewardNet(spaces.Box(-1.0, 1.0, (3,)), ACT, hid_sizes=(4,))
     generator = np.random.Generator(bit_generator)
     state = generator.bit_generator.state
     edit(state)
@@ -156,7 +156,7 @@ def test_a_dtype_state_that_is_not_numpys_is_refused(tmp_path: Path) -> None:
 
 
 def test_spaces_that_do_not_fit_their_shape_are_refused(tmp_path: Path) -> None:
-    net = rewardnets.BasicRewardNet(OBS, ACT, hid_sizes=(4,))
+    net = rewardnets.BasicRewardNet(spaces.Box(-1.0, 1.0, (3,)), ACT, hid_sizes=(4,))
     net.observation_space._shape = (20000, 20000)  # a pickle holds whatever state it likes
     torch.save(net, tmp_path / "space.pt")
     with pytest.raises(SerializationError, match="the observation_space of the net"):

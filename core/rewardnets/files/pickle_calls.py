@@ -33,7 +33,14 @@ from torch import nn
 
 from rewardnets.files.format import UnsafePickleError
 
-__all__ = ["MAX_PICKLED_ITEMS", "check_state", "checked_call", "checked_new", "latin1_encode"]
+__all__ = [
+    "BIT_GENERATORS",
+    "MAX_PICKLED_ITEMS",
+    "check_state",
+    "checked_call",
+    "checked_new",
+    "latin1_encode",
+]
 
 #: The most items a pickle's ``set``, ``frozenset``, ``OrderedDict`` or
 #: ``bytearray`` argument may have (each is already in the file, so this only

@@ -37,6 +37,7 @@ from torch import nn
 
 from rewardnets.files.format import SerializationError, UnsafePickleError
 from rewardnets.files.pickle_calls import (
+    BIT_GENERATORS,
     check_state,
     checked_call,
     checked_new,
@@ -116,11 +117,7 @@ def allowed_globals() -> dict[str, Any]:
         if hasattr(bit_generator, name):
             table[f"numpy.random.bit_generator.{name}"] = getattr(bit_generator, name)
     for cls in (
-        np.random.PCG64,
-        np.random.PCG64DXSM,
-        np.random.MT19937,
-        np.random.Philox,
-        np.random.SFC64,
+        *BIT_GENERATORS.values(),
         np.random.SeedSequence,
         np.random.Generator,
         np.random.RandomState,
