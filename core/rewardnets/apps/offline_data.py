@@ -470,10 +470,11 @@ def relabel_dataset(
     The ``local`` engine streams record batches of ``batch_size`` rows from
     each input file to an output file of the same relative path under
     ``out``, so memory stays bounded whatever the dataset's size. The ``ray``
-    engine runs Ray Data: ``read_parquet``, ``map_batches`` with an actor per
-    worker that loads the reward once, ``write_parquet`` into ``out`` (file
-    names sort in row order); ``pyarrow.parquet.read_table(out)`` reads either
-    output back in order.
+    engine runs Ray Data: work items of whole row groups, ``map_batches`` with
+    an actor per worker that loads the reward once and reads its items,
+    ``write_parquet`` into ``out`` (file names sort in row order); a worker
+    that dies is restarted and its item redone. ``pyarrow.parquet.read_table(out)``
+    reads either output back in order.
 
     Args:
         data: A Parquet file, or a folder of them (read recursively, sorted by path).

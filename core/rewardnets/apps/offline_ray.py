@@ -1,12 +1,22 @@
 """The Ray engine of :func:`rewardnets.relabel.relabel_dataset`.
 
-Ray Data reads the Parquet files, ``map_batches`` sends batches to a pool of
-actors (:class:`RewardActor`), each of which loads the reward once, from the
-bytes of the file the driver has already checked, and ``write_parquet``
-writes the result. Order is kept with Ray Data's ``preserve_order``; the
-written files are named by write-task index, so their names sort in row order.
-Actors are restarted, and their batches retried, when a worker dies (Ray
-Data's defaults for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``).
+The driver cuts the job into ordered work items (runs of whole row groups of
+one input file, :func:`work_items`); Ray Data feeds them, one per block, to a
+pool of actors (:class:`RewardActor`), each of which loads the reward once,
+from the bytes of the file the driver has already checked; each call reads its
+row groups with pyarrow, relabels them in ``batch_size`` slices and returns
+one table; ``write_parquet`` writes the result in order (Ray Data's
+``preserve_order``; the files are named by write-task index, so their names
+sort in row order). Actors are restarted, and their calls retried, when a
+worker dies (Ray Data's defaults for actor pools: ``max_restarts=-1``,
+``max_task_retries=-1``).
+
+Why not ``read_parquet`` feeding ``map_batches``: Ray fuses the read into
+the actor's task, and a task that yields several blocks and dies half-way is
+retried with its outputs out of order (measured with Ray 2.60: the
+worker-kill test found a batch of 8 rows moved). One work item in, one table
+out, makes a retry all-or-nothing. The input files must be readable by every
+worker (a shared file system, or one machine).
 
 Ray is imported when :func:`relabel_with_ray` runs (the ``ray`` extra).
 """
@@ -14,15 +24,16 @@ Ray is imported when :func:`relabel_with_ray` runs (the ``ray`` extra).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rewardnets.apps.offline_data import Columns, DatasetError, LoadedReward, RelabelResult
 
-__all__ = ["RewardActor", "relabel_with_ray"]
+__all__ = ["RewardActor", "relabel_with_ray", "work_items"]
 
-#: Rows per Ray block the engine aims for: enough blocks to spread over the actors.
+#: Rows per work item the engine aims for (whole row groups, so at least one).
 _ROWS_PER_BLOCK = 65_536
 
 
@@ -36,6 +47,10 @@ class RewardActor:
         reward_kwargs: Options of the reward type.
         columns: Which columns hold the transitions.
         reward_column: The name of the new column.
+        batch_size: Transitions per reward call.
+
+    Each call takes one work item of :func:`work_items` (``path``, ``first``
+    and ``stop`` row group) and returns its rows, relabelled, as one table.
     """
 
     def __init__(
@@ -45,14 +60,67 @@ class RewardActor:
         reward_kwargs: Mapping[str, Any],
         columns: Columns,
         reward_column: str,
+        batch_size: int,
     ) -> None:
         self.reward = LoadedReward.from_bytes(reward_type, data, reward_kwargs)
         self.columns = columns
         self.reward_column = reward_column
+        self.batch_size = batch_size
 
-    def __call__(self, batch: Any) -> Any:
-        """The batch (an Arrow table) with the reward column appended."""
-        return self.reward.relabel(batch, self.columns, self.reward_column)
+    def __call__(self, items: dict[str, Any]) -> Any:
+        """Read the item's row groups, relabel them in batches, return them as one table."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if len(items["path"]) != 1:
+            raise RuntimeError(f"Expected one work item per call, got {len(items['path'])}.")
+        path, first, stop = str(items["path"][0]), int(items["first"][0]), int(items["stop"][0])
+        with pq.ParquetFile(path) as file:
+            block = file.read_row_groups(list(range(first, stop)))
+        parts = [
+            self.reward.relabel(
+                block.slice(start, self.batch_size), self.columns, self.reward_column
+            )
+            for start in range(0, max(block.num_rows, 1), self.batch_size)
+        ]
+        return pa.concat_tables(parts)
+
+
+def _settle_fsspec_http() -> None:
+    """Make a failing ``fsspec.implementations.http`` import fail the same way every time.
+
+    Ray Data resolves the input paths in threads, and each asks for fsspec's
+    HTTP filesystem, catching only ``ModuleNotFoundError``. Without aiohttp
+    that module cannot be imported, and two threads importing it at once can
+    get a plain ``ImportError`` instead, which ends the job. Marking the
+    module absent (only when it cannot be imported anyway) makes every later
+    import raise ``ModuleNotFoundError``.
+    """
+    try:
+        import fsspec.implementations.http  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("fsspec.implementations.http", None)  # type: ignore[arg-type]
+
+
+def work_items(files: Sequence[Path]) -> list[dict[str, Any]]:
+    """The job cut into ordered items: runs of whole row groups of one file.
+
+    An item holds about :data:`_ROWS_PER_BLOCK` rows (at least one row group).
+    """
+    import pyarrow.parquet as pq
+
+    items: list[dict[str, Any]] = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        first, rows = 0, 0
+        for group in range(meta.num_row_groups):
+            rows += meta.row_group(group).num_rows
+            if rows >= _ROWS_PER_BLOCK:
+                items.append({"path": str(path), "first": first, "stop": group + 1})
+                first, rows = group + 1, 0
+        if first < meta.num_row_groups or meta.num_row_groups == 0:
+            items.append({"path": str(path), "first": first, "stop": meta.num_row_groups})
+    return items
 
 
 def _check_resources(
@@ -107,6 +175,7 @@ def relabel_with_ray(
     except ImportError as exc:  # pragma: no cover - the test extra installs it
         raise ImportError("The Ray engine needs Ray Data: pip install 'rewardnets[ray]'.") from exc
 
+    _settle_fsspec_http()
     kwargs = dict(reward_kwargs)
     if num_gpus > 0 and "device" not in kwargs:
         kwargs["device"] = "cuda"
@@ -126,15 +195,19 @@ def relabel_with_ray(
         saved_order = context.execution_options.preserve_order
         context.execution_options.preserve_order = True
         try:
-            rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
-            blocks = max(len(files), 2 * workers, math.ceil(rows / _ROWS_PER_BLOCK))
-            dataset = ray.data.read_parquet(
-                [str(path) for path in files], override_num_blocks=blocks
-            )
-            dataset = dataset.map_batches(
+            items = work_items(files)
+            source = ray.data.from_items(items, override_num_blocks=len(items))
+            dataset = source.map_batches(
                 RewardActor,
-                fn_constructor_args=(reward_type, data, kwargs, columns, reward_column),
-                batch_size=batch_size,
+                fn_constructor_args=(
+                    reward_type,
+                    data,
+                    kwargs,
+                    columns,
+                    reward_column,
+                    batch_size,
+                ),
+                batch_size=None,  # whole blocks: one output per task (see the module doc)
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=num_cpus,
