@@ -1,17 +1,12 @@
 """Relabelling transitions with a new reward: replay buffers and Parquet datasets.
 
 A stable import path; the code lives in :mod:`rewardnets.envs.relabel` (SB3
-replay buffers) and :mod:`rewardnets.apps.offline_data` (Parquet datasets,
+replay buffers) and :mod:`rewardnets.apps.offline_relabel` (Parquet datasets,
 local or on Ray).
 """
 
-from rewardnets.apps.offline_data import (
-    Columns,
-    DatasetError,
-    RelabelResult,
-    arrays_from_table,
-    relabel_dataset,
-)
+from rewardnets.apps.offline_data import Columns, DatasetError, RelabelResult, arrays_from_table
+from rewardnets.apps.offline_relabel import relabel_dataset
 from rewardnets.envs.relabel import *  # noqa: F403
 from rewardnets.envs.relabel import __all__ as _buffer_all
 

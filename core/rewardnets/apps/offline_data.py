@@ -1,12 +1,12 @@
-"""Relabel recorded transitions stored as Parquet with a learned reward.
+"""Recorded transitions stored as Parquet, as a reward function reads them.
 
-The data path shared by both engines of :func:`relabel_dataset`: the column
-schema (:class:`Columns`), the conversion of an Arrow batch into the arrays a
-reward function takes (:func:`arrays_from_table`), loading a saved reward the
-way :func:`rewardnets.load_reward` does (:class:`LoadedReward`), and the local
-engine, which streams record batches from the input files to the output files
-and so holds only a few batches in memory at any time. The Ray engine lives in
-:mod:`rewardnets.apps.offline_ray`.
+The data path shared by both engines of
+:func:`rewardnets.relabel.relabel_dataset`: the column schema
+(:class:`Columns`), the conversion of an Arrow batch into the arrays a reward
+function takes (:func:`arrays_from_table`), and loading a saved reward the way
+:func:`rewardnets.load_reward` does (:class:`LoadedReward`). The engines live
+in :mod:`rewardnets.apps.offline_relabel` (local) and
+:mod:`rewardnets.apps.offline_ray` (Ray).
 
 pyarrow is imported when a function here first needs it (the ``offline`` extra).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,25 +35,19 @@ __all__ = [
     "LoadedReward",
     "RelabelResult",
     "arrays_from_table",
-    "parquet_files",
-    "relabel_dataset",
+    "import_pyarrow",
 ]
 
 #: The roles of a transition and their default column names.
 ROLES = ("observations", "actions", "next_observations", "dones")
-#: The default name of the column the learned reward goes into.
-DEFAULT_REWARD_COLUMN = "learned_reward"
-#: The default number of transitions per reward call.
-DEFAULT_BATCH_SIZE = 8192
-#: The engines :func:`relabel_dataset` knows.
-ENGINES = ("local", "ray")
 
 
 class DatasetError(RewardNetsError, ValueError):
     """A dataset that cannot be relabelled: a missing column, a wrong shape or type, nulls."""
 
 
-def _import_pyarrow() -> Any:
+def import_pyarrow() -> Any:
+    """Pyarrow (with ``pyarrow.parquet``), or an ImportError naming the extra to install."""
     try:
         import pyarrow
         import pyarrow.parquet
@@ -120,7 +114,7 @@ class Columns:
 
 def _flatten_lists(array: Any, column: str, shape: tuple[int, ...]) -> np.ndarray:
     """Numbers of a (possibly nested) list column as a ``(rows, *shape)`` array."""
-    pa = _import_pyarrow()
+    pa = import_pyarrow()
     import pyarrow.compute as pc
 
     rows = len(array)
@@ -225,7 +219,7 @@ def arrays_from_table(
     Raises:
         DatasetError: A column is missing, has nulls, or does not fit its space.
     """
-    pa = _import_pyarrow()
+    pa = import_pyarrow()
     cols = Columns.from_mapping(columns)
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
@@ -319,7 +313,7 @@ class LoadedReward:
         self, table: pa.Table | pa.RecordBatch, columns: Columns, reward_column: str
     ) -> pa.Table:
         """``table`` with the reward of each row appended as ``reward_column``."""
-        pa = _import_pyarrow()
+        pa = import_pyarrow()
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if reward_column in table.column_names:
@@ -334,43 +328,6 @@ class LoadedReward:
         )
         rewards = np.asarray(self.reward_fn(obs, acts, next_obs, dones))
         return table.append_column(reward_column, pa.array(rewards))
-
-
-# ---------------------------------------------------------------- the files
-def parquet_files(data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
-    """The Parquet files of ``data`` (a file, or a folder searched recursively), in order.
-
-    Returns:
-        The root (the folder, or the file's parent) and the files sorted by
-        their path below it: the order of the rows.
-
-    Raises:
-        FileNotFoundError: ``data`` does not exist.
-        DatasetError: A folder holds no ``*.parquet`` file.
-    """
-    path = Path(data)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    if path.is_file():
-        return path.parent, [path]
-    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-    if not files:
-        raise DatasetError(f"The folder {str(path)!r} holds no *.parquet file.")
-    return path, files
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"The output {str(out)!r} is a file; expected a folder (or none).")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise DatasetError(
-                f"The output folder {str(out)!r} is not empty; choose a new one or pass "
-                "overwrite=True (--overwrite)."
-            )
-        for old in out.rglob("*.parquet"):
-            old.unlink()
-    out.mkdir(parents=True, exist_ok=True)
 
 
 @dataclass
@@ -388,176 +345,3 @@ class RelabelResult:
     files: list[Path] = field(default_factory=list)
     engine: str = "local"
     seconds: float = 0.0
-
-
-def _batches(path: Path, batch_size: int) -> Iterator[Any]:
-    pa = _import_pyarrow()
-    with pa.parquet.ParquetFile(path) as file:
-        yield from file.iter_batches(batch_size=batch_size)
-
-
-def _relabel_local(
-    reward: LoadedReward,
-    root: Path,
-    files: Sequence[Path],
-    out: Path,
-    columns: Columns,
-    reward_column: str,
-    batch_size: int,
-    progress: bool,
-) -> RelabelResult:
-    pa = _import_pyarrow()
-    from tqdm import tqdm
-
-    total = sum(pa.parquet.ParquetFile(path).metadata.num_rows for path in files)
-    written: list[Path] = []
-    rows = 0
-    with tqdm(total=total, unit="row", unit_scale=True, disable=not progress) as bar:
-        for path in files:
-            target = out / path.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial")
-            writer = None
-            try:
-                for batch in _batches(path, batch_size):
-                    labelled = reward.relabel(batch, columns, reward_column)
-                    if writer is None:
-                        writer = pa.parquet.ParquetWriter(partial, labelled.schema)
-                    writer.write_table(labelled)
-                    rows += labelled.num_rows
-                    bar.update(labelled.num_rows)
-                if writer is None:  # a file without rows keeps its schema
-                    empty = pa.parquet.ParquetFile(path).schema_arrow.empty_table()
-                    labelled = reward.relabel(empty, columns, reward_column)
-                    writer = pa.parquet.ParquetWriter(partial, labelled.schema)
-                    writer.write_table(labelled)
-            except BaseException:
-                if writer is not None:
-                    writer.close()
-                partial.unlink(missing_ok=True)
-                raise
-            writer.close()
-            os.replace(partial, target)
-            written.append(target)
-    return RelabelResult(rows=rows, files=written, engine="local")
-
-
-def relabel_dataset(
-    data: str | os.PathLike[str],
-    reward_path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    reward_type: str | None = None,
-    reward_kwargs: Mapping[str, Any] | None = None,
-    columns: Columns | Mapping[str, str] | None = None,
-    reward_column: str = DEFAULT_REWARD_COLUMN,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    engine: str = "local",
-    overwrite: bool = False,
-    progress: bool = False,
-    workers: int = 1,
-    num_cpus: float = 1.0,
-    num_gpus: float = 0.0,
-    address: str | None = None,
-) -> RelabelResult:
-    """Add a learned reward to every transition of a Parquet dataset.
-
-    Every input column is kept and the reward is appended as
-    ``reward_column``; the rows keep their order. The rewards are those of
-    ``load_reward(reward_type, reward_path, ...)`` on the same rows: the file
-    is loaded, and checked, by ``load_reward``'s rules before anything runs.
-
-    The ``local`` engine streams record batches of ``batch_size`` rows from
-    each input file to an output file of the same relative path under
-    ``out``, so memory stays bounded whatever the dataset's size. The ``ray``
-    engine runs Ray Data: work items of whole row groups, ``map_batches`` with
-    an actor per worker that loads the reward once and reads its items,
-    ``write_parquet`` into ``out`` (file names sort in row order); a worker
-    that dies is restarted and its item redone. ``pyarrow.parquet.read_table(out)``
-    reads either output back in order.
-
-    Args:
-        data: A Parquet file, or a folder of them (read recursively, sorted by path).
-        reward_path: The saved reward net.
-        out: The output folder; created, and it must be empty unless ``overwrite``.
-        reward_type: The reward type, as :func:`rewardnets.load_reward` names
-            it; default: the whole stack's reward with its statistics frozen
-            (``RewardNet_normalized`` when the outermost wrapper is a
-            ``NormalizedRewardNet``, else ``RewardNet_unnormalized``).
-        reward_kwargs: Options of the reward type (``device``, ``trust_pickle``,
-            ``alpha``…).
-        columns: Which columns hold the transitions (:class:`Columns` or
-            ``{role: name}``); defaults to ``observations``, ``actions``,
-            ``next_observations``, ``dones``.
-        reward_column: The name of the new column.
-        batch_size: Transitions per reward call.
-        engine: ``"local"`` (in this process) or ``"ray"``.
-        overwrite: Replace the Parquet files of a non-empty ``out``.
-        progress: Show a progress bar (local engine; Ray shows its own).
-        workers: Ray: the number of actors, each loading the reward once.
-        num_cpus: Ray: CPUs each actor reserves.
-        num_gpus: Ray: GPUs each actor reserves; with GPUs the reward runs on
-            ``cuda`` unless ``reward_kwargs`` names a device.
-        address: Ray: the cluster to join (``"auto"``, ``"ray://host:10001"``…);
-            default: the Ray already initialised in this process, else a local
-            cluster sized for ``workers`` (stopped at the end).
-
-    Returns:
-        A :class:`RelabelResult`: rows, files written, engine, seconds.
-
-    Raises:
-        DatasetError: A column is missing or does not fit the net's spaces, the
-            reward column exists already, ``out`` is not empty, or an option is out
-            of range.
-        rewardnets.errors.SerializationError: The reward file is refused by
-            ``load_reward``'s safety checks (before any worker starts).
-    """
-    import time
-
-    start = time.perf_counter()
-    if engine not in ENGINES:
-        raise DatasetError(f"Unknown engine {engine!r}; expected one of {list(ENGINES)}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DatasetError(f"batch_size must be a positive int, got {batch_size!r}.")
-    if not isinstance(reward_column, str) or not reward_column:
-        raise DatasetError(f"reward_column must be a non-empty string, got {reward_column!r}.")
-    cols = Columns.from_mapping(columns)
-    root, files = parquet_files(data)
-    out_dir = Path(out)
-    inside = out_dir.resolve() == root.resolve() or root.resolve() in out_dir.resolve().parents
-    if inside and Path(data).is_dir():
-        raise DatasetError(
-            f"The output folder {str(out_dir)!r} is inside the input {str(data)!r}; "
-            "choose a folder elsewhere."
-        )
-    _import_pyarrow()
-    if engine == "local":
-        reward = LoadedReward(reward_type, reward_path, reward_kwargs)
-        _prepare_out(out_dir, overwrite)
-        result = _relabel_local(
-            reward, root, files, out_dir, cols, reward_column, batch_size, progress
-        )
-    else:
-        from rewardnets.apps.offline_ray import relabel_with_ray
-        from rewardnets.serialize import read_bytes
-
-        data_bytes = read_bytes(reward_path)
-        # Checked here, with load_reward's rules, before any worker starts.
-        checked = LoadedReward.from_bytes(reward_type, data_bytes, reward_kwargs)
-        _prepare_out(out_dir, overwrite)
-        result = relabel_with_ray(
-            checked.reward_type,
-            data_bytes,
-            dict(reward_kwargs or {}),
-            files,
-            out_dir,
-            cols,
-            reward_column,
-            batch_size,
-            workers=workers,
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            address=address,
-        )
-    result.seconds = time.perf_counter() - start
-    return result
