@@ -9,7 +9,10 @@ any time, whatever the dataset's size. The Ray engine lives in
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,67 @@ def _batches(path: Path, batch_size: int) -> Iterator[Any]:
         yield from file.iter_batches(batch_size=batch_size)
 
 
+_DONE = object()
+
+
+def _dictionary_columns(schema: Any) -> list[str]:
+    """The columns worth dictionary-encoding: top-level strings, integers and booleans.
+
+    Floats (and lists of floats: observations, the reward) rarely repeat, and
+    trying a dictionary on them made writing the slowest stage (2.1 M rows/s
+    against 6.7 M rows/s without, measured on the benchmark's data).
+    """
+    pa = import_pyarrow()
+    return [
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_integer(f.type)
+        or pa.types.is_boolean(f.type)
+        or pa.types.is_dictionary(f.type)
+    ]
+
+
+def _prefetched(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """``items``, produced by a thread that stays at most ``depth`` items ahead.
+
+    Parquet decoding releases the GIL, so reading the next batch overlaps with
+    computing the rewards of this one; memory stays bounded by ``depth``.
+    """
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((True, _DONE))
+        except BaseException as exc:  # handed to the consumer
+            box.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="rewardnets-relabel-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _relabel_local(
     reward: LoadedReward,
     root: Path,
@@ -84,32 +148,51 @@ def _relabel_local(
     batch_size: int,
     progress: bool,
 ) -> RelabelResult:
+    """Read, relabel and write in three overlapping stages (reader thread, here, writer thread).
+
+    At most two batches wait to be relabelled and one to be written, so memory
+    is bounded by a few batches whatever the dataset's size.
+    """
     pa = import_pyarrow()
     from tqdm import tqdm
 
     total = sum(pa.parquet.ParquetFile(path).metadata.num_rows for path in files)
     written: list[Path] = []
     rows = 0
-    with tqdm(total=total, unit="row", unit_scale=True, disable=not progress) as bar:
+    with (
+        tqdm(total=total, unit="row", unit_scale=True, disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardnets-relabel-writer") as io,
+    ):
         for path in files:
             target = out / path.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.partial")
             writer = None
+            pending: Future[None] | None = None
             try:
-                for batch in _batches(path, batch_size):
+                for batch in _prefetched(_batches(path, batch_size), depth=2):
                     labelled = reward.relabel(batch, columns, reward_column)
                     if writer is None:
-                        writer = pa.parquet.ParquetWriter(partial, labelled.schema)
-                    writer.write_table(labelled)
+                        writer = pa.parquet.ParquetWriter(
+                            partial,
+                            labelled.schema,
+                            use_dictionary=_dictionary_columns(labelled.schema),
+                        )
+                    if pending is not None:
+                        pending.result()
+                    pending = io.submit(writer.write_table, labelled)
                     rows += labelled.num_rows
                     bar.update(labelled.num_rows)
+                if pending is not None:
+                    pending.result()
                 if writer is None:  # a file without rows keeps its schema
                     empty = pa.parquet.ParquetFile(path).schema_arrow.empty_table()
                     labelled = reward.relabel(empty, columns, reward_column)
                     writer = pa.parquet.ParquetWriter(partial, labelled.schema)
                     writer.write_table(labelled)
             except BaseException:
+                if pending is not None:
+                    pending.exception()  # let the write end before closing the file
                 if writer is not None:
                     writer.close()
                 partial.unlink(missing_ok=True)
