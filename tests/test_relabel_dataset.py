@@ -433,3 +433,87 @@ def _big_schema() -> pa.Schema:
             ("dones", pa.bool_()),
         ]
     )
+
+
+def _minari_dataset(dataset_id: str, episodes: int) -> list[dict[str, np.ndarray]]:
+    """A Minari dataset (Arrow storage) of random Pendulum-v1 episodes; the episodes too."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer  # no jax needed
+
+    env = gym.make("Pendulum-v1", max_episode_steps=40)
+    env.action_space.seed(0)
+    buffers, raw = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=episode)
+        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+        while True:
+            action = env.action_space.sample()
+            obs, reward, term, trunc, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(float(reward))
+            terms.append(term)
+            truncs.append(trunc)
+            if term or trunc:
+                break
+        raw.append(
+            {
+                "obs": np.array(observations),
+                "acts": np.array(actions),
+                "dones": np.array(terms) | np.array(truncs),
+            }
+        )
+        buffers.append(
+            EpisodeBuffer(
+                id=episode,
+                observations=np.array(observations),
+                actions=np.array(actions),
+                rewards=rewards,
+                terminations=terms,
+                truncations=truncs,
+            )
+        )
+    minari.create_dataset_from_buffers(
+        dataset_id,
+        buffers,
+        env=env,
+        eval_env=env.spec,
+        algorithm_name="random",
+        author="rewardnets tests",
+        author_email="tests@example.org",
+        description="Random Pendulum-v1 episodes.",
+        code_permalink="https://example.org/rewardnets/tests",
+        data_format="arrow",
+    )
+    return raw
+
+
+def test_minari_datasets_are_relabelled_through_minari(
+    pendulum_transitions: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    episodes = _minari_dataset("test/pendulum-random-v0", episodes=5)
+    net_path = _normalized_net(pendulum_transitions, tmp_path / "reward.rn")
+
+    result = relabel_dataset(
+        "minari:test/pendulum-random-v0", net_path, tmp_path / "out", batch_size=10_000
+    )
+
+    assert result.rows == 5 * 40
+    out = pq.read_table(tmp_path / "out")
+    assert out.column("episode_id").to_pylist() == [e for e in range(5) for _ in range(40)]
+    assert out.column("step").to_pylist() == list(range(40)) * 5
+    fn = load_reward("RewardNet_normalized", net_path, _spaces_of(pendulum_transitions))
+    expected = np.concatenate(
+        [fn(e["obs"][:-1], e["acts"], e["obs"][1:], e["dones"]) for e in episodes]
+    )
+    # One batch here, one call per episode there: equal up to float32 rounding.
+    np.testing.assert_allclose(
+        out.column("learned_reward").to_numpy(), expected, rtol=1e-5, atol=1e-6
+    )
+    assert out.column("dones").to_numpy().sum() == 5  # each episode's last step (truncated)
+    assert not list(tmp_path.glob(".minari-*"))  # the converted copy is removed
+
+    with pytest.raises(FileNotFoundError):
+        relabel_dataset("minari:test/missing-v0", net_path, tmp_path / "out2")

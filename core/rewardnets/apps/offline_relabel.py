@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ from rewardnets.apps.offline_data import (
     RelabelResult,
     import_pyarrow,
 )
+from rewardnets.apps.offline_minari import MINARI_PREFIX
 
 __all__ = ["parquet_files", "relabel_dataset"]
 
@@ -203,6 +205,63 @@ def _relabel_local(
     return RelabelResult(rows=rows, files=written, engine="local")
 
 
+def _relabel(
+    data: str | os.PathLike[str],
+    reward_path: str | os.PathLike[str],
+    out_dir: Path,
+    *,
+    reward_type: str | None,
+    reward_kwargs: Mapping[str, Any] | None,
+    columns: Columns,
+    reward_column: str,
+    batch_size: int,
+    engine: str,
+    overwrite: bool,
+    progress: bool,
+    workers: int,
+    num_cpus: float,
+    num_gpus: float,
+    address: str | None,
+) -> RelabelResult:
+    root, files = parquet_files(data)
+    inside = out_dir.resolve() == root.resolve() or root.resolve() in out_dir.resolve().parents
+    if inside and Path(data).is_dir():
+        raise DatasetError(
+            f"The output folder {str(out_dir)!r} is inside the input {str(data)!r}; "
+            "choose a folder elsewhere."
+        )
+    import_pyarrow()
+    if engine == "local":
+        reward = LoadedReward(reward_type, reward_path, reward_kwargs)
+        _prepare_out(out_dir, overwrite)
+        result = _relabel_local(
+            reward, root, files, out_dir, columns, reward_column, batch_size, progress
+        )
+    else:
+        from rewardnets.apps.offline_ray import relabel_with_ray
+        from rewardnets.serialize import read_bytes
+
+        data_bytes = read_bytes(reward_path)
+        # Checked here, with load_reward's rules, before any worker starts.
+        checked = LoadedReward.from_bytes(reward_type, data_bytes, reward_kwargs)
+        _prepare_out(out_dir, overwrite)
+        result = relabel_with_ray(
+            checked.reward_type,
+            data_bytes,
+            dict(reward_kwargs or {}),
+            files,
+            out_dir,
+            columns,
+            reward_column,
+            batch_size,
+            workers=workers,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            address=address,
+        )
+    return result
+
+
 def relabel_dataset(
     data: str | os.PathLike[str],
     reward_path: str | os.PathLike[str],
@@ -238,7 +297,9 @@ def relabel_dataset(
     reads either output back in order.
 
     Args:
-        data: A Parquet file, or a folder of them (read recursively, sorted by path).
+        data: A Parquet file, or a folder of them (read recursively, sorted by
+            path), or ``"minari:<dataset id>"``: a Minari dataset, converted by
+            :func:`minari_to_parquet` into a temporary folder beside ``out``.
         reward_path: The saved reward net.
         out: The output folder; created, and it must be empty unless ``overwrite``.
         reward_type: The reward type, as :func:`rewardnets.load_reward` names
@@ -283,42 +344,30 @@ def relabel_dataset(
     if not isinstance(reward_column, str) or not reward_column:
         raise DatasetError(f"reward_column must be a non-empty string, got {reward_column!r}.")
     cols = Columns.from_mapping(columns)
-    root, files = parquet_files(data)
-    out_dir = Path(out)
-    inside = out_dir.resolve() == root.resolve() or root.resolve() in out_dir.resolve().parents
-    if inside and Path(data).is_dir():
-        raise DatasetError(
-            f"The output folder {str(out_dir)!r} is inside the input {str(data)!r}; "
-            "choose a folder elsewhere."
-        )
-    import_pyarrow()
-    if engine == "local":
-        reward = LoadedReward(reward_type, reward_path, reward_kwargs)
-        _prepare_out(out_dir, overwrite)
-        result = _relabel_local(
-            reward, root, files, out_dir, cols, reward_column, batch_size, progress
-        )
-    else:
-        from rewardnets.apps.offline_ray import relabel_with_ray
-        from rewardnets.serialize import read_bytes
+    options: dict[str, Any] = {
+        "reward_type": reward_type,
+        "reward_kwargs": reward_kwargs,
+        "columns": cols,
+        "reward_column": reward_column,
+        "batch_size": batch_size,
+        "engine": engine,
+        "overwrite": overwrite,
+        "progress": progress,
+        "workers": workers,
+        "num_cpus": num_cpus,
+        "num_gpus": num_gpus,
+        "address": address,
+    }
+    if isinstance(data, str) and data.startswith(MINARI_PREFIX):
+        from rewardnets.apps.offline_minari import minari_to_parquet
 
-        data_bytes = read_bytes(reward_path)
-        # Checked here, with load_reward's rules, before any worker starts.
-        checked = LoadedReward.from_bytes(reward_type, data_bytes, reward_kwargs)
-        _prepare_out(out_dir, overwrite)
-        result = relabel_with_ray(
-            checked.reward_type,
-            data_bytes,
-            dict(reward_kwargs or {}),
-            files,
-            out_dir,
-            cols,
-            reward_column,
-            batch_size,
-            workers=workers,
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            address=address,
-        )
+        parent = Path(out).absolute().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        # Beside the output, so that Ray workers that can write there can read it.
+        with tempfile.TemporaryDirectory(prefix=".minari-", dir=parent) as tmp:
+            minari_to_parquet(data[len(MINARI_PREFIX) :], tmp)
+            result = _relabel(tmp, reward_path, Path(out), **options)
+    else:
+        result = _relabel(data, reward_path, Path(out), **options)
     result.seconds = time.perf_counter() - start
     return result
