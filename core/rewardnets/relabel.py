@@ -6,6 +6,7 @@ local or on Ray).
 """
 
 from rewardnets.apps.offline_data import Columns, DatasetError, RelabelResult, arrays_from_table
+from rewardnets.apps.offline_minari import minari_to_parquet
 from rewardnets.apps.offline_relabel import relabel_dataset
 from rewardnets.envs.relabel import *  # noqa: F403
 from rewardnets.envs.relabel import __all__ as _buffer_all
@@ -16,5 +17,6 @@ __all__ = [
     "DatasetError",
     "RelabelResult",
     "arrays_from_table",
+    "minari_to_parquet",
     "relabel_dataset",
 ]

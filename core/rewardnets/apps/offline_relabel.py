@@ -153,8 +153,36 @@ def _relabel_local(
     """Read, relabel and write in three overlapping stages (reader thread, here, writer thread).
 
     At most two batches wait to be relabelled and one to be written, so memory
-    is bounded by a few batches whatever the dataset's size.
+    is bounded by a few batches whatever the dataset's size. Torch's intra-op
+    threads are capped at ``cpu_count - 2`` for the job (restored after): the
+    reader and writer need their cores, and on 2 cores torch's second thread
+    made a million rows take 4.1 s instead of 0.9 s.
     """
+    import torch
+
+    limit = max(1, (os.cpu_count() or 1) - 2)
+    saved = torch.get_num_threads()
+    if saved > limit:
+        torch.set_num_threads(limit)
+    try:
+        return _relabel_files(
+            reward, root, files, out, columns, reward_column, batch_size, progress
+        )
+    finally:
+        if saved > limit:
+            torch.set_num_threads(saved)
+
+
+def _relabel_files(
+    reward: LoadedReward,
+    root: Path,
+    files: Sequence[Path],
+    out: Path,
+    columns: Columns,
+    reward_column: str,
+    batch_size: int,
+    progress: bool,
+) -> RelabelResult:
     pa = import_pyarrow()
     from tqdm import tqdm
 
