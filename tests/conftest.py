@@ -50,3 +50,42 @@ def _edit_document(src: Path, dst: Path, document: str, change: Callable[[Any], 
 def edit_document() -> EditDocument:
     """A function that copies a saved reward net, changing one of its JSON documents."""
     return _edit_document
+
+
+#: Recorded transitions: observations, actions, next observations, dones.
+Transitions = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def pendulum_transitions() -> Transitions:
+    """4000 transitions of a random policy on Pendulum-v1 (2 envs, 50-step episodes).
+
+    Collected from a real SB3 VecEnv; the next observation of a finished
+    episode is its true last one (``info["terminal_observation"]``).
+    """
+    import numpy as np
+
+    from rewardnets.util import make_vec_env
+
+    venv = make_vec_env("Pendulum-v1", rng=np.random.default_rng(0), n_envs=2, max_episode_steps=50)
+    venv.action_space.seed(0)
+    obs = venv.reset()
+    parts: dict[str, list[Any]] = {"obs": [], "acts": [], "next_obs": [], "dones": []}
+    for _ in range(2000):
+        acts = np.stack([venv.action_space.sample() for _ in range(venv.num_envs)])
+        next_obs, _, dones, infos = venv.step(acts)
+        assert isinstance(next_obs, np.ndarray)
+        true_next = next_obs.copy()
+        for i, done in enumerate(dones):
+            if done:
+                true_next[i] = infos[i]["terminal_observation"]
+        parts["obs"].append(obs)
+        parts["acts"].append(acts)
+        parts["next_obs"].append(true_next)
+        parts["dones"].append(dones)
+        obs = next_obs
+    venv.close()
+    out: Transitions = {key: np.concatenate(value) for key, value in parts.items()}
+    out["observation_space"] = venv.observation_space
+    out["action_space"] = venv.action_space
+    return out

@@ -93,3 +93,21 @@ def test_gpu_check_assertions_pass_in_a_cpu_dry_run() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("  ok    ") >= 5, result.stdout
+
+
+def test_relabel_benchmark_reports_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "relabel.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "relabel.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    payload = json.loads(out.read_text())
+    assert payload["meta"] == {"rows": 100_000, "batch_size": 8192, "quick": True}
+    assert set(payload["figures"]) == {"raw/32x32", "local/32x32"}
+    for key, figure in payload["figures"].items():
+        assert figure["transitions_per_s"] > 0 and math.isfinite(figure["ratio"]), key
+        assert f"| {key}" in result.stdout

@@ -13,6 +13,7 @@ from rewardnets.apps.cli.learn_cmd import learn
 from rewardnets.apps.cli.pipeline_cmd import pipeline
 from rewardnets.apps.cli.plot_cmd import plot
 from rewardnets.apps.cli.plugins_cmd import plugins
+from rewardnets.apps.cli.relabel_cmd import relabel
 from rewardnets.apps.cli.train_cmd import train_policy
 
 __all__ = ["cli", "main"]
@@ -70,6 +71,7 @@ cli.add_command(train_policy)
 cli.add_command(compare)
 cli.add_command(plot)
 cli.add_command(pipeline)
+cli.add_command(relabel)
 
 
 def main() -> None:
