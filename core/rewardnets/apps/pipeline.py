@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 
 from rewardnets.errors import RewardNetsError
 
@@ -25,10 +24,18 @@ class PipelineSettings:
     env_id: str = "Pendulum-v1"
     net_config: Any = None
     seed: int = 0
-    fragments: int = 600
+    labels: int = 100
+    rounds: int = 3
+    schedule: list[int] | None = None
+    selector: str = "disagreement"
+    teacher: str = "perfect"
+    teacher_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ensemble_size: int = 3
+    fragments: int = 200
     fragment_length: int = 20
-    comparisons: int = 3000
-    epochs: int = 10
+    train_steps: int = 300
+    agent_steps: int = 2000
+    explore_alpha: float = 0.0
     algo: str = "auto"
     timesteps: int = 8000
     eval_episodes: int = 10
@@ -37,10 +44,9 @@ class PipelineSettings:
 
     def resolved_algo(self) -> str:
         """Return the algorithm: ``auto`` is SAC for Box actions, PPO otherwise."""
-        if self.algo != "auto":
-            return self.algo
-        space = gym.make(self.env_id).action_space
-        return "sac" if isinstance(space, gym.spaces.Box) else "ppo"
+        from rewardnets.apps.policy_training import resolve_algo
+
+        return resolve_algo(self.env_id, self.algo)
 
 
 def _train(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -73,25 +79,38 @@ def run_pipeline(
     from rewardnets.apps.comparison import TRUE_REWARD, compare_rewards
     from rewardnets.apps.plotting import plot_learning_curves
     from rewardnets.apps.policy_training import evaluate_random
-    from rewardnets.apps.preferences import learn_reward
+    from rewardnets.apps.active_learning import learn_reward_active
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     algo = settings.resolved_algo()
-    _, learned = learn_reward(
+    _, learned = learn_reward_active(
         settings.env_id,
         settings.net_config,
         seed=settings.seed,
-        n_fragments=settings.fragments,
+        labels=settings.labels,
+        rounds=settings.rounds,
+        schedule=settings.schedule,
+        selector=settings.selector,
+        teacher=settings.teacher,
+        teacher_options=settings.teacher_options,
+        ensemble_size=settings.ensemble_size,
+        fragments_per_round=settings.fragments,
         fragment_length=settings.fragment_length,
-        n_comparisons=settings.comparisons,
-        epochs=settings.epochs,
+        train_steps=settings.train_steps,
+        agent_steps=settings.agent_steps,
+        explore_alpha=settings.explore_alpha,
+        algo=algo,
         out_dir=out / "learn",
         progress=progress,
     )
     final = learned.history[-1]
-    log(f"learned reward: preference accuracy {final['accuracy']:.3f} ({learned.seconds:.0f}s)")
+    log(
+        f"learned reward from {learned.labels} labels in {settings.rounds} rounds "
+        f"({settings.selector}): preference accuracy {final['accuracy']:.3f} "
+        f"({learned.seconds:.0f}s)"
+    )
 
     common = {
         "env_id": settings.env_id,
