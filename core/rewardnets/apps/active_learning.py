@@ -7,11 +7,11 @@ with a query selector, have the synthetic teacher label them, and refit the
 reward ensemble on every label so far. The label budget is spent over the
 rounds by a schedule; the reward and its statistics are saved after each round.
 
-The reward is a :class:`~rewardnets.reward_nets.RewardEnsemble` of members
-built from one member config, wrapped as
-``NormalizedRewardNet(AddSTDRewardWrapper(RewardEnsemble(members)))``, so that
-``RewardNet_normalized`` gives the standardised mean reward and
-``RewardNet_std_added`` (with ``alpha > 0``) an optimistic one.
+The reward is ``AddSTDRewardWrapper(RewardEnsemble(members))``, the members
+built from one member config (by default a ``BasicRewardNet`` under a
+``NormalizedRewardNet``, so each member is standardised). The reward type
+``RewardNet_std_added`` gives the mean of the standardised members (``alpha``
+0, the default) or an optimistic ``mean + alpha * std`` (``alpha > 0``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -38,6 +39,7 @@ from rewardnets.errors import RewardNetsError
 __all__ = [
     "ActiveLearnResult",
     "EnsembleTrainer",
+    "RoundAgent",
     "concat_fragments",
     "ensemble_config",
     "label_schedule",
@@ -65,10 +67,7 @@ def ensemble_config(member: Any = None, size: int = 3, alpha: float = 0.0) -> di
     return {
         "net": "RewardEnsemble",
         "kwargs": {"members": [member] * size},
-        "wrappers": [
-            {"name": "AddSTDRewardWrapper", "kwargs": {"default_alpha": float(alpha)}},
-            "NormalizedRewardNet",
-        ],
+        "wrappers": [{"name": "AddSTDRewardWrapper", "kwargs": {"default_alpha": float(alpha)}}],
     }
 
 
@@ -106,7 +105,12 @@ def make_teacher(teacher: str | Teacher | None = None, **options: Any) -> Teache
         teacher = "perfect"
     if isinstance(teacher, str):
         factory = registry.resolve("teacher", teacher)
-        return factory(**options)  # type: ignore[no-any-return]
+        try:
+            return factory(**options)  # type: ignore[no-any-return]
+        except TypeError as exc:
+            raise RewardNetsError(
+                f"Teacher {teacher!r} does not take the options {options}: {exc}"
+            ) from exc
     if options:
         raise RewardNetsError(
             f"Teacher options {sorted(options)} apply to a teacher given by name, "
@@ -239,15 +243,30 @@ class EnsembleTrainer:
         }
 
     def calibrate(self, fragments: Fragments) -> None:
-        """Fit every normalisation layer (members' and outer) on the pooled transitions."""
+        """Fit the members' normalisation layers on the pooled transitions.
+
+        A ``NormalizedRewardNet`` outside the ensemble (from a whole config
+        given by the user) is fitted too, after the members.
+        """
         batch = fragments.flat()
         for member in self.members:
             member.predict_processed(*batch, update_stats=True)
-        self.net.predict_processed(*batch, update_stats=True)
+        if hasattr(self.net, "normalize_output_layer"):
+            self.net.predict_processed(*batch, update_stats=True)
 
 
-class _Agent:
-    """An SB3 policy that keeps learning on the current reward across rounds."""
+class RoundAgent:
+    """An SB3 policy that keeps learning on the current reward across rounds.
+
+    Args:
+        env_id: The gymnasium env.
+        net: The reward; its current ``predict_processed`` (statistics frozen)
+            is the policy's reward.
+        algo: ``"sac"`` or ``"ppo"``, with its default settings (``default_algo_kwargs``).
+        seed: Seeds the env and the algorithm.
+        alpha: Passed to ``predict_processed`` when non-zero: ``mean + alpha *
+            std`` of an ensemble under an ``AddSTDRewardWrapper``.
+    """
 
     def __init__(self, env_id: str, net: RewardNet, algo: str, seed: int, alpha: float) -> None:
         from rewardnets.apps.policy_training import ALGORITHMS, default_algo_kwargs
@@ -281,6 +300,9 @@ class _Agent:
         flat = obs.reshape(-1, *obs.shape[2:])
         nxt = buffer.next_observations[:n].reshape(flat.shape)
         acts = buffer.actions[:n].reshape(-1, *buffer.actions.shape[2:])
+        if isinstance(self.model.action_space, gym.spaces.Box):
+            # SB3 stores Box actions scaled to [-1, 1]; the reward saw the env's.
+            acts = self.model.policy.unscale_action(acts)
         dones = buffer.dones[:n].reshape(-1)
         rewards = self.reward(flat, acts, nxt, dones)
         buffer.rewards[:n] = rewards.reshape(buffer.rewards[:n].shape)
@@ -400,7 +422,7 @@ def learn_reward_active(
     net = build_reward_net(full_config, venv.observation_space, venv.action_space)
     trainer = EnsembleTrainer(net, rng, lr=lr, batch_size=batch_size)
     out = None if out_dir is None else Path(out_dir)
-    agent: _Agent | None = None
+    agent: RoundAgent | None = None
     pool: Fragments | None = None
     pairs = np.zeros((0, 2), dtype=np.int64)
     prefs = np.zeros(0, dtype=np.float32)
@@ -410,7 +432,7 @@ def learn_reward_active(
             policy = None
             if round_index > 0 and agent_steps > 0:
                 if agent is None:
-                    agent = _Agent(env_id, net, resolve_algo(env_id, algo), seed, explore_alpha)
+                    agent = RoundAgent(env_id, net, resolve_algo(env_id, algo), seed, explore_alpha)
                 agent.learn(agent_steps)
                 policy = agent.policy
             new = collect_fragments(venv, fragments_per_round, fragment_length, rng, policy)

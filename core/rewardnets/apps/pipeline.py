@@ -14,7 +14,10 @@ from typing import Any
 
 from rewardnets.errors import RewardNetsError
 
-__all__ = ["PipelineSettings", "format_summary", "run_pipeline"]
+__all__ = ["REWARD_TYPE", "PipelineSettings", "format_summary", "run_pipeline"]
+
+#: How the policy sees the learned ensemble: the mean of its standardised members.
+REWARD_TYPE = "RewardNet_std_added"
 
 
 @dataclasses.dataclass
@@ -122,7 +125,7 @@ def run_pipeline(
     jobs = {
         "learned": {
             **common,
-            "reward_type": "RewardNet_normalized",
+            "reward_type": REWARD_TYPE,
             "reward_path": learned.reward_path,
             "out_dir": str(out / "policy_learned"),
         },
@@ -149,6 +152,7 @@ def run_pipeline(
             str(learned.reward_path),
             TRUE_REWARD,
             settings.env_id,
+            reward_type=REWARD_TYPE,
             n_samples=settings.compare_samples,
             seed=settings.seed,
         )
