@@ -89,7 +89,7 @@ def test_train_policy_on_the_learned_reward(learned: Path, tmp_path: Path, algo:
         "--env",
         "Pendulum-v1",
         "--reward-type",
-        "RewardNet_normalized",
+        "RewardNet_std_added",
         "--reward-path",
         str(learned / "reward.rn"),
         "--algo",
@@ -150,7 +150,11 @@ def test_sac_on_discrete_actions_is_refused_cleanly(tmp_path: Path) -> None:
 
 
 def test_compare_a_net_with_the_true_reward(learned: Path) -> None:
-    result = _run("compare", str(learned / "reward.rn"), "true", "--samples", "100", "--json")
+    # The learned reward is an ensemble: RewardNet_std_added (alpha 0) is its mean reward.
+    std_added = ("--reward-type", "RewardNet_std_added")
+    result = _run(
+        "compare", str(learned / "reward.rn"), "true", "--samples", "100", "--json", *std_added
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert 0.0 <= data["epic"] <= 1.0 and -1.0 <= data["pearson"] <= 1.0
@@ -161,6 +165,7 @@ def test_compare_a_net_with_the_true_reward(learned: Path) -> None:
         "--samples",
         "100",
         "--json",
+        *std_added,
     )
     assert json.loads(same.output)["epic"] == pytest.approx(0.0, abs=1e-3)
 
@@ -177,6 +182,8 @@ def test_plot_curves_and_heatmap(learned: Path, tmp_path: Path) -> None:
         "2",
         "--resolution",
         "8",
+        "--reward-type",
+        "RewardNet_std_added",
         "--out",
         str(tmp_path / "h.png"),
     )

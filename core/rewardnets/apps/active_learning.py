@@ -243,12 +243,17 @@ class EnsembleTrainer:
         }
 
     def calibrate(self, fragments: Fragments) -> None:
-        """Fit the members' normalisation layers on the pooled transitions.
+        """Fit the members' normalisation layers afresh on the pooled transitions.
 
         A ``NormalizedRewardNet`` outside the ensemble (from a whole config
         given by the user) is fitted too, after the members.
         """
         batch = fragments.flat()
+        # Each round refits on the whole pool: start the statistics afresh.
+        for module in self.net.modules():
+            layer = getattr(module, "normalize_output_layer", None)
+            if hasattr(layer, "reset_running_stats"):
+                layer.reset_running_stats()
         for member in self.members:
             member.predict_processed(*batch, update_stats=True)
         if hasattr(self.net, "normalize_output_layer"):
