@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import SAC
 
 import rewardnets
 from rewardnets import registry
@@ -80,7 +82,11 @@ def test_ensemble_config_needs_two_members() -> None:
 def test_the_loop_spends_the_budget_and_saves_each_round(tmp_path: Path) -> None:
     net, result = learn_reward_active(
         "Pendulum-v1",
-        {"net": "BasicRewardNet", "kwargs": {"hid_sizes": [16]}, "wrappers": ["NormalizedRewardNet"]},
+        {
+            "net": "BasicRewardNet",
+            "kwargs": {"hid_sizes": [16]},
+            "wrappers": ["NormalizedRewardNet"],
+        },
         labels=9,
         rounds=3,
         schedule=[5, 2, 2],
@@ -105,15 +111,15 @@ def test_the_loop_spends_the_budget_and_saves_each_round(tmp_path: Path) -> None
     obs = venv.reset()
     acts = np.stack([venv.action_space.sample() for _ in range(4)])
     dones = np.zeros(4, bool)
-    ensemble = net.base
+    ensemble: Any = net.base
     members = np.stack(
         [m.predict_processed(obs, acts, obs, dones, update_stats=False) for m in ensemble.members]
     )
-    optimistic = load_reward("RewardNet_std_added", result.reward_path, venv, alpha=2.0)
+    optimistic = load_reward("RewardNet_std_added", str(result.reward_path), venv, alpha=2.0)
     expected = members.mean(0) + 2.0 * members.std(0, ddof=1)
     np.testing.assert_allclose(optimistic(obs, acts, obs, dones), expected, rtol=1e-4, atol=1e-5)
     assert np.all(members.std(0, ddof=1) > 0)
-    mean = load_reward("RewardNet_std_added", result.reward_path, venv)
+    mean = load_reward("RewardNet_std_added", str(result.reward_path), venv)
     np.testing.assert_allclose(mean(obs, acts, obs, dones), members.mean(0), rtol=1e-4, atol=1e-5)
     venv.close()
 
@@ -144,15 +150,22 @@ def test_a_selector_returning_bad_indices_is_refused(tmp_path: Path) -> None:
 
 def test_the_round_policy_relabels_its_replay_buffer_with_the_current_reward() -> None:
     venv = make_vec_env("Pendulum-v1", rng=np.random.default_rng(0), n_envs=1)
-    net = rewardnets.build_reward_net(ensemble_config(size=2), venv.observation_space, venv.action_space)
+    net = rewardnets.build_reward_net(
+        ensemble_config(size=2), venv.observation_space, venv.action_space
+    )
     venv.close()
     agent = RoundAgent("Pendulum-v1", net, "sac", seed=0, alpha=0.0)
     agent.learn(60)  # below learning_starts: collects only
-    buffer = agent.model.replay_buffer
+    assert isinstance(agent.model, SAC)
+    buffer: Any = agent.model.replay_buffer
     n = buffer.pos
     # SB3 stores Box actions scaled to [-1, 1]; Pendulum's actions are in [-2, 2].
     taken = 2.0 * buffer.actions[:n, 0]
-    obs, next_obs, dones = buffer.observations[:n, 0], buffer.next_observations[:n, 0], buffer.dones[:n, 0]
+    obs, next_obs, dones = (
+        buffer.observations[:n, 0],
+        buffer.next_observations[:n, 0],
+        buffer.dones[:n, 0],
+    )
 
     def current() -> np.ndarray:
         return net.predict_processed(obs, taken, next_obs, dones, update_stats=False)

@@ -65,7 +65,9 @@ class SimulatedTeacher:
         ]
         for name, value, ok, expected in checks:
             if not isinstance(value, int | float) or isinstance(value, bool) or not ok:
-                raise ValueError(f"Teacher option {name} must be a number {expected}, got {value!r}.")
+                raise ValueError(
+                    f"Teacher option {name} must be a number {expected}, got {value!r}."
+                )
         self.temperature = float(temperature)
         self.noise = float(noise)
         self.myopia = float(myopia)

@@ -106,7 +106,7 @@ def make_teacher(teacher: str | Teacher | None = None, **options: Any) -> Teache
     if isinstance(teacher, str):
         factory = registry.resolve("teacher", teacher)
         try:
-            return factory(**options)  # type: ignore[no-any-return]
+            return factory(**options)
         except TypeError as exc:
             raise RewardNetsError(
                 f"Teacher {teacher!r} does not take the options {options}: {exc}"
@@ -167,8 +167,7 @@ class EnsembleTrainer:
         self.net = net
         self.members: list[RewardNet] = list(_ensemble_of(net).members)
         self.optimizers = [
-            torch.optim.Adam(m.parameters(), lr=lr, weight_decay=weight_decay)
-            for m in self.members
+            torch.optim.Adam(m.parameters(), lr=lr, weight_decay=weight_decay) for m in self.members
         ]
         self.rng = rng
         self.batch_size = batch_size
@@ -251,9 +250,11 @@ class EnsembleTrainer:
         batch = fragments.flat()
         # Each round refits on the whole pool: start the statistics afresh.
         for module in self.net.modules():
-            layer = getattr(module, "normalize_output_layer", None)
-            if hasattr(layer, "reset_running_stats"):
-                layer.reset_running_stats()
+            reset = getattr(
+                getattr(module, "normalize_output_layer", None), "reset_running_stats", None
+            )
+            if callable(reset):
+                reset()
         for member in self.members:
             member.predict_processed(*batch, update_stats=True)
         if hasattr(self.net, "normalize_output_layer"):
@@ -267,13 +268,22 @@ class RoundAgent:
         env_id: The gymnasium env.
         net: The reward; its current ``predict_processed`` (statistics frozen)
             is the policy's reward.
-        algo: ``"sac"`` or ``"ppo"``, with its default settings (``default_algo_kwargs``).
+        algo: ``"sac"`` or ``"ppo"``.
         seed: Seeds the env and the algorithm.
         alpha: Passed to ``predict_processed`` when non-zero: ``mean + alpha *
             std`` of an ensemble under an ``AddSTDRewardWrapper``.
+        algo_kwargs: Overrides of the algorithm's default keyword arguments.
     """
 
-    def __init__(self, env_id: str, net: RewardNet, algo: str, seed: int, alpha: float) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        net: RewardNet,
+        algo: str,
+        seed: int,
+        alpha: float,
+        algo_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         from rewardnets.apps.policy_training import ALGORITHMS, default_algo_kwargs
         from rewardnets.reward_wrapper import RewardVecEnvWrapper
         from rewardnets.util import make_vec_env
@@ -282,9 +292,8 @@ class RoundAgent:
         self.alpha = alpha
         venv = make_vec_env(env_id, rng=np.random.default_rng(seed + 1), n_envs=1)
         self.venv = RewardVecEnvWrapper(venv, self.reward, reset_on_init=False)
-        self.model = ALGORITHMS[algo](
-            "MlpPolicy", self.venv, seed=seed, verbose=0, **default_algo_kwargs(algo)
-        )
+        kwargs = {**default_algo_kwargs(algo), **(algo_kwargs or {})}
+        self.model = ALGORITHMS[algo]("MlpPolicy", self.venv, seed=seed, verbose=0, **kwargs)
 
     def reward(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
         """The current reward, optimistic by ``alpha`` standard deviations."""
@@ -362,6 +371,7 @@ def learn_reward_active(
     agent_steps: int = 2000,
     explore_alpha: float = 0.0,
     algo: str = "auto",
+    algo_kwargs: dict[str, Any] | None = None,
     lr: float = 1e-3,
     batch_size: int = 64,
     n_envs: int = 8,
@@ -392,6 +402,7 @@ def learn_reward_active(
         explore_alpha: The policy trains on ``mean + explore_alpha * std`` of
             the ensemble (optimistic exploration when positive).
         algo: ``"auto"`` (SAC for Box actions, else PPO), ``"sac"`` or ``"ppo"``.
+        algo_kwargs: Overrides of that algorithm's keyword arguments.
         lr: Adam learning rate of the members.
         batch_size: Pairs per gradient step.
         n_envs: Parallel environments for collecting fragments.
@@ -437,7 +448,9 @@ def learn_reward_active(
             policy = None
             if round_index > 0 and agent_steps > 0:
                 if agent is None:
-                    agent = RoundAgent(env_id, net, resolve_algo(env_id, algo), seed, explore_alpha)
+                    agent = RoundAgent(
+                        env_id, net, resolve_algo(env_id, algo), seed, explore_alpha, algo_kwargs
+                    )
                 agent.learn(agent_steps)
                 policy = agent.policy
             new = collect_fragments(venv, fragments_per_round, fragment_length, rng, policy)
@@ -475,7 +488,7 @@ def learn_reward_active(
                 details = {
                     "round": round_index + 1,
                     "fragments_from": "random policy" if policy is None else "current policy",
-                    "asked": int(len(asked)),
+                    "asked": len(asked),
                     "skipped": int(np.isnan(prefs).sum()),
                     "reward_path": str(folder / "reward.rn"),
                     **record,
@@ -493,7 +506,7 @@ def learn_reward_active(
         seed,
         history,
         time.perf_counter() - start,
-        int(len(prefs)),
+        len(prefs),
         selector,
         str(teacher_name),
     )

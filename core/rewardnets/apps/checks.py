@@ -17,6 +17,7 @@ contributes to rewardnets::
 from __future__ import annotations
 
 import copy
+import functools
 import dataclasses
 import tempfile
 from collections.abc import Callable
@@ -581,13 +582,14 @@ def check_query_selector(
     pairs_before, returns_before = pairs.copy(), returns.copy()
     for n in (1, 5, len(pairs)):
         picked = np.asarray(select(pairs, returns, n, np.random.default_rng(seed)))
+        problem = f"asked for {n} of {len(pairs)} candidates, got {picked!r}"
         _check(
             f"it picks {n} distinct candidates",
             picked.dtype.kind in "iu"
             and picked.shape == (n,)
             and len(np.unique(picked)) == n
             and bool(np.all((picked >= 0) & (picked < len(pairs)))),
-            lambda picked=picked, n=n: f"asked for {n} of {len(pairs)} candidates, got {picked!r}",
+            functools.partial(str, problem),
         )
     _check(
         "it leaves its inputs unchanged",

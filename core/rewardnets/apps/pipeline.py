@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from rewardnets.errors import RewardNetsError
 
 __all__ = ["REWARD_TYPE", "PipelineSettings", "format_summary", "run_pipeline"]
@@ -79,10 +78,10 @@ def run_pipeline(
     Returns:
         The summary (also written to ``summary.json`` in ``out_dir``).
     """
+    from rewardnets.apps.active_learning import learn_reward_active
     from rewardnets.apps.comparison import TRUE_REWARD, compare_rewards
     from rewardnets.apps.plotting import plot_learning_curves
     from rewardnets.apps.policy_training import evaluate_random
-    from rewardnets.apps.active_learning import learn_reward_active
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
