@@ -21,8 +21,8 @@ perfect teacher), a policy is trained on it, and the figures are:
 Every finished cell is written to the JSON file at once (default
 ``benchmarks/learning_results.json``), and cells already there are skipped,
 so an interrupted grid resumes. The PNG (default ``docs/img/learning.png``)
-plots the score against the labels, mean and range over the seeds run, one
-panel per env, one line per selector.
+plots the score and the EPIC distance against the labels, mean and range over
+the seeds run, one column per env, one line per selector.
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ def _baseline(env_id: str, seed: int, work: Path) -> dict[str, float]:
     }
 
 
-def _cell(env_id: str, seed: int, labels: int, selector: str, work: Path) -> dict[str, Any]:
+def _cell(
+    env_id: str, seed: int, labels: int, selector: str, alpha: float, work: Path
+) -> dict[str, Any]:
     from rewardnets.apps.active_learning import learn_reward_active
     from rewardnets.apps.comparison import TRUE_REWARD, compare_rewards
     from rewardnets.apps.pipeline import REWARD_TYPE
@@ -123,6 +125,7 @@ def _cell(env_id: str, seed: int, labels: int, selector: str, work: Path) -> dic
         labels=labels,
         rounds=3,
         selector=selector,
+        explore_alpha=alpha,
         algo=spec["algo"],
         algo_kwargs=spec.get("algo_kwargs"),
         out_dir=work / "learn",
@@ -151,7 +154,8 @@ def _cell(env_id: str, seed: int, labels: int, selector: str, work: Path) -> dic
         "env": env_id,
         "seed": seed,
         "labels": labels,
-        "selector": selector,
+        "selector": selector if not alpha else f"{selector}, alpha {alpha:g}",
+        "explore_alpha": alpha,
         "R_learned": policy.eval_return_mean,
         "epic": comparison["epic"],
         "pearson": comparison["pearson"],
@@ -166,43 +170,55 @@ def _score(cell: dict[str, Any], base: dict[str, float]) -> float | None:
 
 
 def plot(data: dict[str, Any], png: Path) -> Path:
-    """Draw score against labels (mean and range over seeds), one panel per env."""
+    """Draw score and EPIC against labels (mean and range over seeds), one column per env."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    envs = sorted({c["env"] for c in data["cells"].values()})
-    figure = Figure(figsize=(5.0 * max(1, len(envs)), 3.8), constrained_layout=True)
-    axes = figure.subplots(1, max(1, len(envs)), squeeze=False).ravel()
-    for ax, env_id in zip(axes, envs, strict=False):
-        for selector in sorted({c["selector"] for c in data["cells"].values()}):
-            by_budget: dict[int, list[float]] = {}
-            for cell in data["cells"].values():
-                if cell["env"] != env_id or cell["selector"] != selector:
+    cells = list(data["cells"].values())
+    envs = sorted({c["env"] for c in cells})
+    selectors = sorted({c["selector"] for c in cells})
+    columns = max(1, len(envs))
+    figure = Figure(figsize=(5.0 * columns, 6.4), constrained_layout=True)
+    axes = figure.subplots(2, columns, squeeze=False)
+    for column, env_id in enumerate(envs):
+        for row, metric in enumerate(("normalised score", "EPIC distance")):
+            ax = axes[row, column]
+            for selector in selectors:
+                by_budget: dict[int, list[float]] = {}
+                for cell in cells:
+                    if cell["env"] != env_id or cell["selector"] != selector:
+                        continue
+                    base = data["baselines"].get(f"{env_id}/{cell['seed']}")
+                    value = cell["epic"] if row else (None if base is None else _score(cell, base))
+                    if value is not None:
+                        by_budget.setdefault(cell["labels"], []).append(value)
+                if not by_budget:
                     continue
-                base = data["baselines"].get(f"{env_id}/{cell['seed']}")
-                score = None if base is None else _score(cell, base)
-                if score is not None:
-                    by_budget.setdefault(cell["labels"], []).append(score)
-            if not by_budget:
-                continue
-            budgets = sorted(by_budget)
-            means = [float(np.mean(by_budget[b])) for b in budgets]
-            lows = [min(by_budget[b]) for b in budgets]
-            highs = [max(by_budget[b]) for b in budgets]
-            seeds = {len(by_budget[b]) for b in budgets}
-            label = f"{selector} ({'/'.join(str(s) for s in sorted(seeds))} seeds)"
-            ax.plot(budgets, means, marker="o", label=label)
-            ax.fill_between(budgets, lows, highs, alpha=0.2)
-        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-        ax.axhline(0.0, color="grey", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_xlabel("labels")
-        ax.set_ylabel("normalised score")
-        ax.set_title(env_id)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+                budgets = sorted(by_budget)
+                seeds = "/".join(str(n) for n in sorted({len(by_budget[b]) for b in budgets}))
+                ax.plot(
+                    budgets,
+                    [float(np.mean(by_budget[b])) for b in budgets],
+                    marker="o",
+                    label=f"{selector} ({seeds} seeds)",
+                )
+                ax.fill_between(
+                    budgets,
+                    [min(by_budget[b]) for b in budgets],
+                    [max(by_budget[b]) for b in budgets],
+                    alpha=0.2,
+                )
+            if row == 0:
+                ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+                ax.axhline(0.0, color="grey", lw=0.8, ls=":")
+                ax.set_title(env_id)
+            ax.set_xscale("log")
+            ax.set_xlabel("labels")
+            ax.set_ylabel(metric)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize="small")
     png.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(png, format="png", dpi=100)
     return png
@@ -229,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
     parser.add_argument("--selectors", nargs="+", default=SELECTORS)
+    parser.add_argument(
+        "--explore-alpha",
+        type=float,
+        default=0.0,
+        help="The round policy trains on mean + alpha * std of the ensemble.",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "learning_results.json")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "learning.png")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "results" / "learning")
@@ -254,10 +276,16 @@ def main(argv: list[str] | None = None) -> int:
                 for labels in args.budgets:
                     for selector in args.selectors:
                         cell_key = f"{env_id}/{seed}/{labels}/{selector}"
+                        if args.explore_alpha:
+                            cell_key += f"/alpha{args.explore_alpha:g}"
                         if cell_key in data["cells"]:
                             continue
                         folder = args.work / env_id / str(seed) / f"{labels}-{selector}"
-                        data["cells"][cell_key] = _cell(env_id, seed, labels, selector, folder)
+                        if args.explore_alpha:
+                            folder = folder.with_name(f"{folder.name}-alpha{args.explore_alpha:g}")
+                        data["cells"][cell_key] = _cell(
+                            env_id, seed, labels, selector, args.explore_alpha, folder
+                        )
                         _save(args.json, data)
                         cell = data["cells"][cell_key]
                         score = _score(cell, data["baselines"][key])

@@ -80,6 +80,7 @@ def test_ensemble_config_needs_two_members() -> None:
 
 
 def test_the_loop_spends_the_budget_and_saves_each_round(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
     net, result = learn_reward_active(
         "Pendulum-v1",
         {
@@ -101,6 +102,7 @@ def test_the_loop_spends_the_budget_and_saves_each_round(tmp_path: Path) -> None
         n_envs=2,
         out_dir=tmp_path,
     )
+    assert torch.get_num_threads() == threads  # one thread while learning, then restored
     assert result.labels == 9 and [h["labels"] for h in result.history] == [5, 7, 9]
     rounds = [json.loads((tmp_path / f"round_{k}" / "metrics.json").read_text()) for k in (1, 2, 3)]
     assert [r["fragments_from"] for r in rounds] == ["random policy", *["current policy"] * 2]

@@ -16,10 +16,11 @@ built from one member config (by default a ``BasicRewardNet`` under a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -375,6 +376,7 @@ def learn_reward_active(
     lr: float = 1e-3,
     batch_size: int = 64,
     n_envs: int = 8,
+    torch_threads: int | None = 1,
     out_dir: str | Path | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[RewardNet, ActiveLearnResult]:
@@ -406,6 +408,9 @@ def learn_reward_active(
         lr: Adam learning rate of the members.
         batch_size: Pairs per gradient step.
         n_envs: Parallel environments for collecting fragments.
+        torch_threads: Torch threads while learning, restored afterwards: the
+            nets are small, and one thread is fastest, the more so on a shared
+            machine. None leaves torch's setting alone.
         out_dir: Where ``reward.rn``, ``metrics.json`` and ``round_<k>/`` go.
         progress: Called after each round with ``(round, metrics)``.
 
@@ -420,103 +425,117 @@ def learn_reward_active(
     from rewardnets.serialize import save
     from rewardnets.util import make_vec_env
 
-    start = time.perf_counter()
-    plan = label_schedule(labels, rounds, schedule)
-    if candidates_per_query < 1 or train_steps < 1 or agent_steps < 0:
-        raise RewardNetsError(
-            "Expected candidates_per_query >= 1, train_steps >= 1 and agent_steps >= 0, got "
-            f"{candidates_per_query}, {train_steps} and {agent_steps}."
-        )
-    select = registry.resolve("query_selector", selector)
-    label = make_teacher(teacher, **(teacher_options or {}))
-    teacher_name = teacher if isinstance(teacher, str) else type(teacher).__name__
-    is_ensemble = isinstance(config, dict) and config.get("net") == "RewardEnsemble"
-    full_config = config if is_ensemble else ensemble_config(config, ensemble_size)
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    venv = make_vec_env(env_id, rng=rng, n_envs=n_envs)
-    net = build_reward_net(full_config, venv.observation_space, venv.action_space)
-    trainer = EnsembleTrainer(net, rng, lr=lr, batch_size=batch_size)
-    out = None if out_dir is None else Path(out_dir)
-    agent: RoundAgent | None = None
-    pool: Fragments | None = None
-    pairs = np.zeros((0, 2), dtype=np.int64)
-    prefs = np.zeros(0, dtype=np.float32)
-    history: list[dict[str, Any]] = []
-    try:
-        for round_index, n_queries in enumerate(plan):
-            policy = None
-            if round_index > 0 and agent_steps > 0:
-                if agent is None:
-                    agent = RoundAgent(
-                        env_id, net, resolve_algo(env_id, algo), seed, explore_alpha, algo_kwargs
-                    )
-                agent.learn(agent_steps)
-                policy = agent.policy
-            new = collect_fragments(venv, fragments_per_round, fragment_length, rng, policy)
-            offset = 0 if pool is None else pool.n
-            pool = new if pool is None else concat_fragments(pool, new)
-            trainer.set_fragments(pool)
-            candidates = _candidate_pairs(new.n, n_queries * candidates_per_query, rng) + offset
-            chosen = _check_selection(
-                select(candidates, trainer.member_returns(pool.n), n_queries, rng),
-                len(candidates),
-                n_queries,
-                selector,
+    with _torch_threads(torch_threads):
+        start = time.perf_counter()
+        plan = label_schedule(labels, rounds, schedule)
+        if candidates_per_query < 1 or train_steps < 1 or agent_steps < 0:
+            raise RewardNetsError(
+                "Expected candidates_per_query >= 1, train_steps >= 1 and agent_steps >= 0, got "
+                f"{candidates_per_query}, {train_steps} and {agent_steps}."
             )
-            asked = candidates[chosen]
-            answers = np.asarray(
-                label(pool.true_rewards[asked[:, 0]], pool.true_rewards[asked[:, 1]], rng),
-                dtype=np.float32,
-            )
-            pairs = np.concatenate([pairs, asked])
-            prefs = np.concatenate([prefs, answers])
-            metrics = trainer.fit(pairs, prefs, train_steps)
-            trainer.calibrate(pool)
-            # The history holds numbers only (it is plotted); the round's file says more.
-            record = {
-                "step": trainer.step,
-                "labels": len(prefs),
-                "fragment_return_mean": float(new.true_rewards.sum(axis=1).mean()),
-                **metrics,
-            }
-            history.append(record)
-            if out is not None:
-                folder = out / f"round_{round_index + 1}"
-                folder.mkdir(parents=True, exist_ok=True)
-                save(net, folder / "reward.rn")
-                details = {
-                    "round": round_index + 1,
-                    "fragments_from": "random policy" if policy is None else "current policy",
-                    "asked": len(asked),
-                    "skipped": int(np.isnan(prefs).sum()),
-                    "reward_path": str(folder / "reward.rn"),
-                    **record,
+        select = registry.resolve("query_selector", selector)
+        label = make_teacher(teacher, **(teacher_options or {}))
+        teacher_name = teacher if isinstance(teacher, str) else type(teacher).__name__
+        is_ensemble = isinstance(config, dict) and config.get("net") == "RewardEnsemble"
+        full_config = config if is_ensemble else ensemble_config(config, ensemble_size)
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        venv = make_vec_env(env_id, rng=rng, n_envs=n_envs)
+        net = build_reward_net(full_config, venv.observation_space, venv.action_space)
+        trainer = EnsembleTrainer(net, rng, lr=lr, batch_size=batch_size)
+        out = None if out_dir is None else Path(out_dir)
+        agent: RoundAgent | None = None
+        pool: Fragments | None = None
+        pairs = np.zeros((0, 2), dtype=np.int64)
+        prefs = np.zeros(0, dtype=np.float32)
+        history: list[dict[str, Any]] = []
+        try:
+            for round_index, n_queries in enumerate(plan):
+                policy = None
+                if round_index > 0 and agent_steps > 0:
+                    if agent is None:
+                        chosen_algo = resolve_algo(env_id, algo)
+                        agent = RoundAgent(
+                            env_id, net, chosen_algo, seed, explore_alpha, algo_kwargs
+                        )
+                    agent.learn(agent_steps)
+                    policy = agent.policy
+                new = collect_fragments(venv, fragments_per_round, fragment_length, rng, policy)
+                offset = 0 if pool is None else pool.n
+                pool = new if pool is None else concat_fragments(pool, new)
+                trainer.set_fragments(pool)
+                candidates = _candidate_pairs(new.n, n_queries * candidates_per_query, rng) + offset
+                chosen = _check_selection(
+                    select(candidates, trainer.member_returns(pool.n), n_queries, rng),
+                    len(candidates),
+                    n_queries,
+                    selector,
+                )
+                asked = candidates[chosen]
+                answers = np.asarray(
+                    label(pool.true_rewards[asked[:, 0]], pool.true_rewards[asked[:, 1]], rng),
+                    dtype=np.float32,
+                )
+                pairs = np.concatenate([pairs, asked])
+                prefs = np.concatenate([prefs, answers])
+                metrics = trainer.fit(pairs, prefs, train_steps)
+                trainer.calibrate(pool)
+                # The history holds numbers only (it is plotted); the round's file says more.
+                record = {
+                    "step": trainer.step,
+                    "labels": len(prefs),
+                    "fragment_return_mean": float(new.true_rewards.sum(axis=1).mean()),
+                    **metrics,
                 }
-                (folder / "metrics.json").write_text(json.dumps(details, indent=2))
-            if progress is not None:
-                progress(round_index + 1, metrics)
+                history.append(record)
+                if out is not None:
+                    folder = out / f"round_{round_index + 1}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    save(net, folder / "reward.rn")
+                    details = {
+                        "round": round_index + 1,
+                        "fragments_from": "random policy" if policy is None else "current policy",
+                        "asked": len(asked),
+                        "skipped": int(np.isnan(prefs).sum()),
+                        "reward_path": str(folder / "reward.rn"),
+                        **record,
+                    }
+                    (folder / "metrics.json").write_text(json.dumps(details, indent=2))
+                if progress is not None:
+                    progress(round_index + 1, metrics)
+        finally:
+            venv.close()
+            if agent is not None:
+                agent.venv.close()
+        result = ActiveLearnResult(
+            env_id,
+            full_config,
+            seed,
+            history,
+            time.perf_counter() - start,
+            len(prefs),
+            selector,
+            str(teacher_name),
+        )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            save(net, out / "reward.rn")
+            result.reward_path = str(out / "reward.rn")
+            result.metrics_path = str(out / "metrics.json")
+            (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
+        return net, result
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch threads (None: unchanged), restoring the setting after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
     finally:
-        venv.close()
-        if agent is not None:
-            agent.venv.close()
-    result = ActiveLearnResult(
-        env_id,
-        full_config,
-        seed,
-        history,
-        time.perf_counter() - start,
-        len(prefs),
-        selector,
-        str(teacher_name),
-    )
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        save(net, out / "reward.rn")
-        result.reward_path = str(out / "reward.rn")
-        result.metrics_path = str(out / "metrics.json")
-        (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
-    return net, result
+        torch.set_num_threads(before)
 
 
 def _candidate_pairs(n_fragments: int, n_pairs: int, rng: np.random.Generator) -> np.ndarray:

@@ -17,8 +17,8 @@ contributes to rewardnets::
 from __future__ import annotations
 
 import copy
-import functools
 import dataclasses
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
