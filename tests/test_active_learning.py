@@ -183,3 +183,20 @@ def test_the_round_policy_relabels_its_replay_buffer_with_the_current_reward() -
     actions = agent.policy(obs[:3])
     assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)
     agent.venv.close()
+
+
+def test_a_teacher_returning_bad_labels_is_refused() -> None:
+    def loud(r1: np.ndarray, r2: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return (r1.sum(1) - r2.sum(1)).astype(np.float32)  # returns, not probabilities
+
+    with pytest.raises(RewardNetsError, match=r"must return 2 preference probabilities in \[0, 1\]"):
+        learn_reward_active(
+            "Pendulum-v1",
+            labels=2,
+            rounds=1,
+            teacher=loud,
+            ensemble_size=2,
+            fragments_per_round=6,
+            fragment_length=3,
+            n_envs=1,
+        )

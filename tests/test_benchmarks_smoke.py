@@ -112,9 +112,9 @@ def test_learning_benchmark_plots_and_tabulates_saved_cells(tmp_path: Path) -> N
     data = tmp_path / "learning.json"
     data.write_text(json.dumps({"meta": {}, "baselines": baselines, "cells": cells}))
     png = tmp_path / "learning.png"
+    script = str(BENCHMARKS / "learning.py")
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "learning.py"), "--plot-only"]
-        + ["--json", str(data), "--png", str(png)],
+        [sys.executable, script, "--plot-only", "--json", str(data), "--png", str(png)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -472,9 +472,10 @@ def learn_reward_active(
                     selector,
                 )
                 asked = candidates[chosen]
-                answers = np.asarray(
+                answers = _check_labels(
                     label(pool.true_rewards[asked[:, 0]], pool.true_rewards[asked[:, 1]], rng),
-                    dtype=np.float32,
+                    len(asked),
+                    str(teacher_name),
                 )
                 pairs = np.concatenate([pairs, asked])
                 prefs = np.concatenate([prefs, answers])
@@ -546,6 +547,17 @@ def _candidate_pairs(n_fragments: int, n_pairs: int, rng: np.random.Generator) -
     second = (first + rng.integers(1, n_fragments, size=n_pairs)) % n_fragments
     unique = np.unique(np.stack([first, second], axis=1), axis=0)
     return unique[rng.permutation(len(unique))]
+
+
+def _check_labels(labels: Any, n_pairs: int, name: str) -> np.ndarray:
+    answers = np.asarray(labels, dtype=np.float32)
+    known = answers[~np.isnan(answers)]
+    if answers.shape != (n_pairs,) or np.any((known < 0) | (known > 1)):
+        raise RewardNetsError(
+            f"Teacher {name!r} must return {n_pairs} preference probabilities in [0, 1] "
+            f"(or nan for a skipped pair), got {labels!r}."
+        )
+    return answers
 
 
 def _check_selection(chosen: Any, n_candidates: int, n_queries: int, name: str) -> np.ndarray:
