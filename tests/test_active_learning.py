@@ -189,7 +189,9 @@ def test_a_teacher_returning_bad_labels_is_refused() -> None:
     def loud(r1: np.ndarray, r2: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return (r1.sum(1) - r2.sum(1)).astype(np.float32)  # returns, not probabilities
 
-    with pytest.raises(RewardNetsError, match=r"must return 2 preference probabilities in \[0, 1\]"):
+    with pytest.raises(
+        RewardNetsError, match=r"must return 2 preference probabilities in \[0, 1\]"
+    ):
         learn_reward_active(
             "Pendulum-v1",
             labels=2,
