@@ -112,7 +112,7 @@ def test_the_pipeline_runs_with_an_impostor_installed(tmp_path: Path) -> None:
     install(tmp_path, "impostor-dist", "impostor_plugin", IMPOSTOR)
     code = """
         import sys
-        from rewardnets.cli import cli
+        from rewardnets.cli import main
         sys.argv = ["rewardnets", *sys.argv[1:]]
         main()
         """
@@ -121,11 +121,17 @@ def test_the_pipeline_runs_with_an_impostor_installed(tmp_path: Path) -> None:
         code,
         "pipeline",
         "--comparisons",
-        "40",
+        "8",
+        "--rounds",
+        "2",
         "--fragments",
         "30",
-        "--epochs",
-        "1",
+        "--train-steps",
+        "5",
+        "--agent-steps",
+        "100",
+        "--ensemble",
+        "2",
         "--timesteps",
         "200",
         "--eval-episodes",

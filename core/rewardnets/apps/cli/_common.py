@@ -158,6 +158,13 @@ def learning_options(func: F) -> F:
             "--fragments", default=200, show_default=True, type=int, help="Fragments per round."
         ),
         click.option(
+            "--fragment-length",
+            default=20,
+            show_default=True,
+            type=int,
+            help="Transitions per fragment.",
+        ),
+        click.option(
             "--train-steps",
             default=300,
             show_default=True,

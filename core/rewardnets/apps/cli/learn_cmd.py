@@ -30,7 +30,6 @@ from rewardnets.apps.cli._common import (
 )
 @click.option("--seed", default=0, show_default=True, type=int)
 @learning_options
-@click.option("--fragment-length", default=20, show_default=True, type=int)
 @click.option(
     "--algo",
     type=click.Choice(["auto", "ppo", "sac"]),
@@ -64,10 +63,10 @@ def learn(
     teacher_options: tuple[str, ...],
     ensemble: int,
     fragments: int,
+    fragment_length: int,
     train_steps: int,
     agent_steps: int,
     explore_alpha: float,
-    fragment_length: int,
     algo: str,
     lr: float,
     noise: float | None,
