@@ -111,3 +111,34 @@ def test_relabel_benchmark_reports_its_figures(tmp_path: Path) -> None:
     for key, figure in payload["figures"].items():
         assert figure["transitions_per_s"] > 0 and math.isfinite(figure["ratio"]), key
         assert f"| {key}" in result.stdout
+
+
+def test_learning_benchmark_plots_and_tabulates_saved_cells(tmp_path: Path) -> None:
+    # Two seeds of one cell: scores (R_learned - R_random) / (R_true - R_random).
+    cells = {
+        f"Pendulum-v1/{seed}/100/disagreement": {
+            "env": "Pendulum-v1",
+            "seed": seed,
+            "labels": 100,
+            "selector": "disagreement",
+            "R_learned": learned,
+            "epic": 0.25,
+        }
+        for seed, learned in ((0, -300.0), (1, -700.0))
+    }
+    baselines = {f"Pendulum-v1/{s}": {"R_true": -100.0, "R_random": -1100.0} for s in (0, 1)}
+    data = tmp_path / "learning.json"
+    data.write_text(json.dumps({"meta": {}, "baselines": baselines, "cells": cells}))
+    png = tmp_path / "learning.png"
+    script = str(BENCHMARKS / "learning.py")
+    result = subprocess.run(
+        [sys.executable, script, "--plot-only", "--json", str(data), "--png", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("Pendulum")]
+    assert [(row[1], row[4]) for row in rows] == [("0", "0.800"), ("1", "0.400")]

@@ -10,7 +10,10 @@ from click.testing import CliRunner, Result
 
 from rewardnets.cli import cli
 
-TINY_LEARN = ["--fragments", "30", "--fragment-length", "5", "--comparisons", "60", "--epochs", "2"]
+TINY_LEARN = [
+    *("--labels", "12", "--rounds", "2", "--fragments", "20", "--fragment-length", "5"),
+    *("--train-steps", "20", "--agent-steps", "150", "--ensemble", "2"),
+]
 
 
 def _run(*args: str) -> Result:
@@ -28,10 +31,18 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_learn_writes_a_safe_net_and_metrics(learned: Path) -> None:
     metrics = json.loads((learned / "metrics.json").read_text())
     assert metrics["kind"] == "learn" and len(metrics["history"]) == 2
-    assert {"step", "loss", "accuracy"} <= set(metrics["history"][0])
+    assert {"step", "loss", "accuracy", "labels"} <= set(metrics["history"][0])
+    assert [h["labels"] for h in metrics["history"]] == [6, 12]
+    assert metrics["labels"] == 12 and metrics["selector"] == "disagreement"
     inspected = _run("inspect", str(learned / "reward.rn"), "--json")
     assert inspected.exit_code == 0, inspected.output
-    assert "NormalizedRewardNet" in inspected.output
+    for name in ("NormalizedRewardNet", "AddSTDRewardWrapper", "RewardEnsemble"):
+        assert name in inspected.output
+    # The reward and its statistics after each round, the second from the learned policy.
+    for k in (1, 2):
+        round_metrics = json.loads((learned / f"round_{k}" / "metrics.json").read_text())
+        assert round_metrics["labels"] == 6 * k and (learned / f"round_{k}" / "reward.rn").exists()
+    assert round_metrics["fragments_from"] == "current policy"
 
 
 def test_learn_with_a_noisy_myopic_teacher_and_a_config_string(tmp_path: Path) -> None:
@@ -45,13 +56,29 @@ def test_learn_with_a_noisy_myopic_teacher_and_a_config_string(tmp_path: Path) -
         "0.1",
         "--myopia",
         "0.9",
+        "--selector",
+        "entropy",
         "--out",
         str(tmp_path),
         "--no-progress",
         *TINY_LEARN,
+        *("--agent-steps", "0"),
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reward.rn").exists()
+    assert "entropy, perfect teacher" in result.output
+
+
+def test_learn_with_a_skipping_teacher_counts_skipped_labels(tmp_path: Path) -> None:
+    result = _run(
+        "learn",
+        *("--teacher", "skip", "--teacher-option", "skip=0.5", "--schedule", "4,8"),
+        *("--selector", "uniform", "--out", str(tmp_path), "--no-progress", *TINY_LEARN),
+    )
+    assert result.exit_code == 0, result.output
+    second = json.loads((tmp_path / "round_2" / "metrics.json").read_text())
+    # Half the returns are below the skip quantile: some pairs are skipped, each still a label.
+    assert second["labels"] == 12 and 0 < second["skipped"] < 12
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
@@ -62,7 +89,7 @@ def test_train_policy_on_the_learned_reward(learned: Path, tmp_path: Path, algo:
         "--env",
         "Pendulum-v1",
         "--reward-type",
-        "RewardNet_normalized",
+        "RewardNet_std_added",
         "--reward-path",
         str(learned / "reward.rn"),
         "--algo",
@@ -123,7 +150,11 @@ def test_sac_on_discrete_actions_is_refused_cleanly(tmp_path: Path) -> None:
 
 
 def test_compare_a_net_with_the_true_reward(learned: Path) -> None:
-    result = _run("compare", str(learned / "reward.rn"), "true", "--samples", "100", "--json")
+    # The learned reward is an ensemble: RewardNet_std_added (alpha 0) is its mean reward.
+    std_added = ("--reward-type", "RewardNet_std_added")
+    result = _run(
+        "compare", str(learned / "reward.rn"), "true", "--samples", "100", "--json", *std_added
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert 0.0 <= data["epic"] <= 1.0 and -1.0 <= data["pearson"] <= 1.0
@@ -134,6 +165,7 @@ def test_compare_a_net_with_the_true_reward(learned: Path) -> None:
         "--samples",
         "100",
         "--json",
+        *std_added,
     )
     assert json.loads(same.output)["epic"] == pytest.approx(0.0, abs=1e-3)
 
@@ -150,6 +182,8 @@ def test_plot_curves_and_heatmap(learned: Path, tmp_path: Path) -> None:
         "2",
         "--resolution",
         "8",
+        "--reward-type",
+        "RewardNet_std_added",
         "--out",
         str(tmp_path / "h.png"),
     )
@@ -161,12 +195,7 @@ def test_plot_curves_and_heatmap(learned: Path, tmp_path: Path) -> None:
 def test_pipeline_on_a_tiny_budget(tmp_path: Path) -> None:
     result = _run(
         "pipeline",
-        "--comparisons",
-        "60",
-        "--fragments",
-        "40",
-        "--epochs",
-        "2",
+        *TINY_LEARN,
         "--timesteps",
         "200",
         "--eval-episodes",
@@ -190,6 +219,13 @@ def test_pipeline_on_a_tiny_budget(tmp_path: Path) -> None:
         (["learn", "--env", "CartPol-v1"], "Did you mean 'CartPole-v1'"),
         (["learn", "--net", "BasicRewardNett"], "Did you mean 'BasicRewardNet'"),
         (["learn", "--net", "{not json"], "not valid JSON"),
+        (["learn", "--selector", "disagrement"], "Did you mean 'disagreement'"),
+        (["learn", "--teacher", "perfekt"], "Did you mean 'perfect'"),
+        (["learn", "--teacher-option", "noise=0.9"], "noise must be a number in [0, 0.5]"),
+        (["learn", "--teacher-option", "volume=3"], "does not take the options"),
+        (["learn", "--labels", "10", "--schedule", "5,6,1"], "summing to 10"),
+        (["learn", "--schedule", "5,x"], "comma-separated label counts"),
+        (["learn", "--ensemble", "1"], "at least 2 members"),
         (["train-policy", "--reward-path", "missing.rn"], "No such file: missing.rn"),
         (["compare", "missing.rn", "true"], "No such file"),
         (["compare", "true", "true", "--env", "Nope-v0"], "Unknown environment id"),

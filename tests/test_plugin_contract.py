@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
@@ -28,8 +29,10 @@ from rewardnets.testing import (
     ConformanceError,
     check_norm_layer,
     check_potential,
+    check_query_selector,
     check_reward_net,
     check_reward_type,
+    check_teacher,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,11 +121,17 @@ def test_the_pipeline_runs_with_an_impostor_installed(tmp_path: Path) -> None:
         code,
         "pipeline",
         "--comparisons",
-        "40",
+        "8",
+        "--rounds",
+        "2",
         "--fragments",
         "30",
-        "--epochs",
-        "1",
+        "--train-steps",
+        "5",
+        "--agent-steps",
+        "100",
+        "--ensemble",
+        "2",
         "--timesteps",
         "200",
         "--eval-episodes",
@@ -458,6 +467,11 @@ def test_checkers_pass_the_builtins_and_report_what_they_checked() -> None:
             "it refuses a net saved for other spaces"
             in check_reward_type(reward_type, normalized, venv).passed
         )
+    for selector in registry.names("query_selector"):
+        assert "it picks 5 distinct candidates" in check_query_selector(selector).passed
+    for teacher in registry.names("teacher"):
+        assert "swapping the fragments mirrors the labels" in check_teacher(teacher).passed
+    assert check_teacher("perfect", temperature=1.0, noise=0.2).passed
 
 
 def test_checkers_catch_broken_contributions() -> None:
@@ -488,6 +502,100 @@ def test_checkers_catch_broken_contributions() -> None:
     plain = rewardnets.BasicRewardNet(venv.observation_space, venv.action_space)
     with pytest.raises(ConformanceError, match="refuses a net saved for other spaces"):
         check_reward_type("zero", plain, venv)
+
+    def first_ones(pairs, member_returns, n_queries, rng):
+        return np.arange(n_queries) % 4  # repeats a candidate once asked for more than 4
+
+    with pytest.raises(ConformanceError, match="it picks 5 distinct candidates"):
+        check_query_selector(first_ones)
+
+    def unseeded(pairs, member_returns, n_queries, rng):
+        return np.random.default_rng().choice(len(pairs), n_queries, replace=False)
+
+    with pytest.raises(ConformanceError, match="same generator state gives the same choice"):
+        check_query_selector(unseeded)
+
+    def favours_the_first(**options):
+        return lambda r1, r2, rng: np.full(len(r1), 0.9, dtype=np.float32)
+
+    with pytest.raises(ConformanceError, match="swapping the fragments mirrors the labels"):
+        check_teacher(favours_the_first)
+
+    def contrarian(**options):
+        return lambda r1, r2, rng: (r1.sum(1) < r2.sum(1)).astype(np.float32)
+
+    with pytest.raises(ConformanceError, match="prefers the clearly better fragment"):
+        check_teacher(contrarian)
+
+    def returns_ints(**options):
+        return lambda r1, r2, rng: (r1.sum(1) > r2.sum(1)).astype(int)
+
+    with pytest.raises(ConformanceError, match="one float label in"):
+        check_teacher(returns_ints)
+
+    class NotCallable:
+        @staticmethod
+        @hookimpl
+        def register_teachers(register):
+            register("bad/teacher", 3)
+
+    with pytest.raises(PluginError, match=r"not a valid teacher: expected a factory"):
+        registry.register_plugin(NotCallable, name="bad-teacher")
+
+
+# ------------------------------------------------------------ 7b: learning plugins
+LEARNING_PLUGIN = '''
+import numpy as np
+from rewardnets import hookimpl
+
+
+def newest_first(pairs, member_returns, n_queries, rng):
+    """Ask about the candidates with the largest fragment indices."""
+    return np.argsort(-pairs.max(axis=1), kind="stable")[:n_queries]
+
+
+class Optimist:
+    def __init__(self, bonus=0.0):
+        self.bonus = bonus
+
+    def __call__(self, rewards_1, rewards_2, rng):
+        diff = rewards_1.sum(1) - rewards_2.sum(1)
+        diff = diff + np.where(diff == 0, 0.0, self.bonus * np.sign(diff))
+        return np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5)).astype(np.float32)
+
+
+@hookimpl
+def register_query_selectors(register):
+    register("lab/newest", newest_first)
+
+
+@hookimpl
+def register_teachers(register):
+    register("lab/optimist", Optimist)
+'''
+
+
+def test_a_plugin_contributes_a_selector_and_a_teacher(tmp_path: Path) -> None:
+    install(tmp_path, "lab-learning", "lab_learning", LEARNING_PLUGIN)
+    code = """
+        from rewardnets.cli import cli
+        from rewardnets.testing import check_query_selector, check_teacher
+        check_query_selector("lab/newest")
+        check_teacher("lab/optimist", bonus=0.5)
+        cli(["learn", "--selector", "lab/newest", "--teacher", "lab/optimist",
+              "--teacher-option", "bonus=0.5", "--labels", "4", "--rounds", "2",
+              "--fragments", "8", "--fragment-length", "3", "--train-steps", "2",
+              "--agent-steps", "0", "--ensemble", "2", "--out", "out", "--no-progress"],
+             standalone_mode=False)
+        """
+    result = run(tmp_path, code)
+    assert result.returncode == 0, result.stderr
+    assert "lab/newest, lab/optimist teacher" in result.stdout
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["selector"] == "lab/newest" and metrics["teacher"] == "lab/optimist"
+    listed = run(tmp_path, "from rewardnets.cli import cli; cli(['plugins'])")
+    assert "query selectors: lab/newest" in listed.stdout
+    assert "teachers: lab/optimist" in listed.stdout
 
 
 # ------------------------------------------------------------------ 8: commands

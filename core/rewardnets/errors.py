@@ -69,6 +69,8 @@ _KIND_LABELS = {
     "norm_layer": "normalisation layer",
     "reward_type": "reward type",
     "command": "CLI command",
+    "query_selector": "query selector",
+    "teacher": "teacher",
 }
 
 

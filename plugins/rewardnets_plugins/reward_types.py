@@ -128,12 +128,15 @@ def load_normalized(reward_path: Any, venv: Any, **kwargs: Any) -> RewardFn:
     load_options, options = _split_options(kwargs)
     net = _load(reward_path, venv, load_options)
     if not isinstance(net, NormalizedRewardNet):
+        hint = " Use RewardNet_unnormalized (or RewardNet_shaped) for a net without one."
+        if _find(net, AddSTDRewardWrapper) is not None:
+            hint = " Use RewardNet_std_added for an ensemble under an AddSTDRewardWrapper."
         raise _structure_error(
             "RewardNet_normalized",
             "a NormalizedRewardNet as the outermost wrapper",
             net,
             reward_path,
-            " Use RewardNet_unnormalized (or RewardNet_shaped) for a net without one.",
+            hint,
         )
     _check_call_options("RewardNet_normalized", net, options)
     return NetRewardFn(net, **options)

@@ -1,7 +1,8 @@
 """Conformance checks for what plugins contribute, for plugin authors and our own tests.
 
 One checker per kind: :func:`check_reward_net` (nets and wrapper stacks),
-:func:`check_potential`, :func:`check_norm_layer` and :func:`check_reward_type`.
+:func:`check_potential`, :func:`check_norm_layer`, :func:`check_reward_type`,
+:func:`check_query_selector` and :func:`check_teacher`.
 Each runs the checks the built-ins pass and returns a
 :class:`ConformanceReport` naming them, or raises :class:`ConformanceError`
 naming the check that failed. Run them in the test suite of a package that
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +39,10 @@ __all__ = [
     "ConformanceReport",
     "check_norm_layer",
     "check_potential",
+    "check_query_selector",
     "check_reward_net",
     "check_reward_type",
+    "check_teacher",
     "sample_transitions",
 ]
 
@@ -537,3 +541,138 @@ def _other_space(space: spaces.Space[Any]) -> spaces.Space[Any] | None:
     if isinstance(space, spaces.Discrete):
         return spaces.Discrete(int(space.n) + 1)
     return None
+
+
+def _resolve(kind: str, obj: Any) -> tuple[str, Any]:
+    if isinstance(obj, str):
+        return repr(obj), rewardnets.registry.resolve(kind, obj)
+    return getattr(obj, "__qualname__", type(obj).__name__), obj
+
+
+def check_query_selector(
+    selector: Any, *, n_fragments: int = 12, n_members: int = 3, seed: int = 0
+) -> ConformanceReport:
+    """Check a query selector (a registered name or the callable itself).
+
+    Checked, on random candidate pairs and member returns: it returns
+    ``n_queries`` distinct integer indices into the candidates, for a few
+    sizes including all of them; it does not change its inputs; the same
+    generator state gives the same choice; it works when all members agree.
+
+    Args:
+        selector: A registered selector name, or ``selector(pairs,
+            member_returns, n_queries, rng)``.
+        n_fragments: Fragments in the sampled pool.
+        n_members: Ensemble members in the sampled returns.
+        seed: Seeds the samples.
+
+    Returns:
+        The report of the checks that passed.
+
+    Raises:
+        ConformanceError: A check failed; the message names it.
+    """
+    name, select = _resolve("query_selector", selector)
+    report = ConformanceReport(f"query selector {name}")
+    _check = _checker(report)
+    rng = np.random.default_rng(seed)
+    first = rng.integers(n_fragments, size=20)
+    pairs = np.stack([first, (first + rng.integers(1, n_fragments, size=20)) % n_fragments], 1)
+    returns = rng.normal(size=(n_members, n_fragments))
+    pairs_before, returns_before = pairs.copy(), returns.copy()
+    for n in (1, 5, len(pairs)):
+        picked = np.asarray(select(pairs, returns, n, np.random.default_rng(seed)))
+        problem = f"asked for {n} of {len(pairs)} candidates, got {picked!r}"
+        _check(
+            f"it picks {n} distinct candidates",
+            picked.dtype.kind in "iu"
+            and picked.shape == (n,)
+            and len(np.unique(picked)) == n
+            and bool(np.all((picked >= 0) & (picked < len(pairs)))),
+            functools.partial(str, problem),
+        )
+    _check(
+        "it leaves its inputs unchanged",
+        np.array_equal(pairs, pairs_before) and np.array_equal(returns, returns_before),
+        lambda: "the pairs or the member returns were modified",
+    )
+    again = [np.asarray(select(pairs, returns, 5, np.random.default_rng(seed))) for _ in range(2)]
+    _check(
+        "the same generator state gives the same choice",
+        np.array_equal(again[0], again[1]),
+        lambda: f"{again[0]} then {again[1]}",
+    )
+    agreeing = np.repeat(returns[:1], n_members, axis=0)
+    same = np.asarray(select(pairs, agreeing, 5, np.random.default_rng(seed)))
+    _check(
+        "it picks when all members agree",
+        same.shape == (5,) and len(np.unique(same)) == 5,
+        lambda: f"got {same!r}",
+    )
+    return report
+
+
+def check_teacher(
+    teacher: Any, *, n_pairs: int = 64, length: int = 5, seed: int = 0, **options: Any
+) -> ConformanceReport:
+    """Check a teacher (a registered name or a factory), built with ``options``.
+
+    Checked, on random per-step rewards: the factory builds a callable; it
+    gives ``(n_pairs,)`` floats in [0, 1] or ``nan`` (skipped); swapping the
+    fragments of every pair mirrors the labels (``p`` becomes ``1 - p``, a
+    skip stays a skip) for the same generator state; the same generator
+    state gives the same labels; it answers some pairs and prefers the
+    better fragment of most pairs whose returns differ a lot.
+
+    Args:
+        teacher: A registered teacher name, or ``factory(**options) -> teacher``.
+        n_pairs: Pairs in the sampled batch.
+        length: Steps per sampled fragment.
+        seed: Seeds the samples and the teacher's generator.
+        **options: Passed to the factory.
+
+    Returns:
+        The report of the checks that passed.
+
+    Raises:
+        ConformanceError: A check failed; the message names it.
+    """
+    name, factory = _resolve("teacher", teacher)
+    report = ConformanceReport(f"teacher {name}")
+    _check = _checker(report)
+    built = factory(**options)
+    _check("the factory builds a callable", callable(built), lambda: f"got {built!r}")
+    rng = np.random.default_rng(seed)
+    r1 = rng.normal(size=(n_pairs, length))
+    r2 = rng.normal(size=(n_pairs, length))
+    r2[: n_pairs // 2] -= 3.0  # the first half: the first fragment is clearly better
+    prefs = np.asarray(built(r1, r2, np.random.default_rng(seed)))
+    answered = ~np.isnan(prefs) if prefs.dtype.kind == "f" else np.ones(prefs.shape, bool)
+    _check(
+        "it gives one float label in [0, 1] (or nan) per pair",
+        prefs.shape == (n_pairs,)
+        and prefs.dtype.kind == "f"
+        and bool(np.all((prefs[answered] >= 0) & (prefs[answered] <= 1))),
+        lambda: f"got {prefs!r} for {n_pairs} pairs",
+    )
+    swapped = np.asarray(built(r2, r1, np.random.default_rng(seed)))
+    _check(
+        "swapping the fragments mirrors the labels",
+        swapped.shape == prefs.shape
+        and np.array_equal(np.isnan(swapped), ~answered)
+        and np.allclose(swapped[answered], 1.0 - prefs[answered], atol=1e-6),
+        lambda: f"{prefs} swapped gave {swapped}",
+    )
+    again = np.asarray(built(r1, r2, np.random.default_rng(seed)))
+    _check(
+        "the same generator state gives the same labels",
+        np.array_equal(prefs, again, equal_nan=True),
+        lambda: f"{prefs} then {again}",
+    )
+    clear = prefs[: n_pairs // 2][answered[: n_pairs // 2]]
+    _check(
+        "it answers and prefers the clearly better fragment of most pairs",
+        len(clear) > 0 and float(np.mean(clear > 0.5)) > 0.5,
+        lambda: f"labels on pairs whose first fragment is better by 3 per step: {clear}",
+    )
+    return report

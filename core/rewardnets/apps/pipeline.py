@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
 from rewardnets.errors import RewardNetsError
 
-__all__ = ["PipelineSettings", "format_summary", "run_pipeline"]
+__all__ = ["REWARD_TYPE", "PipelineSettings", "format_summary", "run_pipeline"]
+
+#: How the policy sees the learned ensemble: the mean of its standardised members.
+REWARD_TYPE = "RewardNet_std_added"
 
 
 @dataclasses.dataclass
@@ -25,10 +26,18 @@ class PipelineSettings:
     env_id: str = "Pendulum-v1"
     net_config: Any = None
     seed: int = 0
-    fragments: int = 600
+    labels: int = 100
+    rounds: int = 3
+    schedule: list[int] | None = None
+    selector: str = "disagreement"
+    teacher: str = "perfect"
+    teacher_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ensemble_size: int = 3
+    fragments: int = 200
     fragment_length: int = 20
-    comparisons: int = 3000
-    epochs: int = 10
+    train_steps: int = 300
+    agent_steps: int = 2000
+    explore_alpha: float = 0.0
     algo: str = "auto"
     timesteps: int = 8000
     eval_episodes: int = 10
@@ -37,10 +46,9 @@ class PipelineSettings:
 
     def resolved_algo(self) -> str:
         """Return the algorithm: ``auto`` is SAC for Box actions, PPO otherwise."""
-        if self.algo != "auto":
-            return self.algo
-        space = gym.make(self.env_id).action_space
-        return "sac" if isinstance(space, gym.spaces.Box) else "ppo"
+        from rewardnets.apps.policy_training import resolve_algo
+
+        return resolve_algo(self.env_id, self.algo)
 
 
 def _train(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -70,28 +78,41 @@ def run_pipeline(
     Returns:
         The summary (also written to ``summary.json`` in ``out_dir``).
     """
+    from rewardnets.apps.active_learning import learn_reward_active
     from rewardnets.apps.comparison import TRUE_REWARD, compare_rewards
     from rewardnets.apps.plotting import plot_learning_curves
     from rewardnets.apps.policy_training import evaluate_random
-    from rewardnets.apps.preferences import learn_reward
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     algo = settings.resolved_algo()
-    _, learned = learn_reward(
+    _, learned = learn_reward_active(
         settings.env_id,
         settings.net_config,
         seed=settings.seed,
-        n_fragments=settings.fragments,
+        labels=settings.labels,
+        rounds=settings.rounds,
+        schedule=settings.schedule,
+        selector=settings.selector,
+        teacher=settings.teacher,
+        teacher_options=settings.teacher_options,
+        ensemble_size=settings.ensemble_size,
+        fragments_per_round=settings.fragments,
         fragment_length=settings.fragment_length,
-        n_comparisons=settings.comparisons,
-        epochs=settings.epochs,
+        train_steps=settings.train_steps,
+        agent_steps=settings.agent_steps,
+        explore_alpha=settings.explore_alpha,
+        algo=algo,
         out_dir=out / "learn",
         progress=progress,
     )
     final = learned.history[-1]
-    log(f"learned reward: preference accuracy {final['accuracy']:.3f} ({learned.seconds:.0f}s)")
+    log(
+        f"learned reward from {learned.labels} labels in {settings.rounds} rounds "
+        f"({settings.selector}): preference accuracy {final['accuracy']:.3f} "
+        f"({learned.seconds:.0f}s)"
+    )
 
     common = {
         "env_id": settings.env_id,
@@ -103,7 +124,7 @@ def run_pipeline(
     jobs = {
         "learned": {
             **common,
-            "reward_type": "RewardNet_normalized",
+            "reward_type": REWARD_TYPE,
             "reward_path": learned.reward_path,
             "out_dir": str(out / "policy_learned"),
         },
@@ -130,6 +151,7 @@ def run_pipeline(
             str(learned.reward_path),
             TRUE_REWARD,
             settings.env_id,
+            reward_type=REWARD_TYPE,
             n_samples=settings.compare_samples,
             seed=settings.seed,
         )

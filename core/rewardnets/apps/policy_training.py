@@ -26,6 +26,7 @@ __all__ = [
     "default_algo_kwargs",
     "evaluate",
     "evaluate_random",
+    "resolve_algo",
     "train_policy",
 ]
 
@@ -47,6 +48,16 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 def default_algo_kwargs(algo: str) -> dict[str, Any]:
     """Return the default keyword arguments of ``algo`` (``"ppo"`` or ``"sac"``)."""
     return json.loads(json.dumps(_DEFAULTS[_check_algo(algo)]))
+
+
+def resolve_algo(env_id: str, algo: str = "auto") -> str:
+    """Return the algorithm for ``env_id``: ``auto`` is SAC for Box actions, PPO otherwise."""
+    if algo != "auto":
+        return _check_algo(algo)
+    env = gym.make(env_id)
+    space = env.action_space
+    env.close()
+    return "sac" if isinstance(space, gym.spaces.Box) else "ppo"
 
 
 def _check_algo(algo: str) -> str:

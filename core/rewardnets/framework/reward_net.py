@@ -477,3 +477,11 @@ registry.set_kind_check(
 registry.set_kind_check(
     "reward_type", _callable_check("a loader called as loader(reward_path, venv, **kwargs)")
 )
+registry.set_kind_check(
+    "query_selector",
+    _callable_check("a selector called as selector(pairs, member_returns, n_queries, rng)"),
+)
+registry.set_kind_check(
+    "teacher",
+    _callable_check("a factory called as factory(**options) -> teacher"),
+)

@@ -18,8 +18,10 @@ __all__ = [
     "register_commands",
     "register_norm_layers",
     "register_potentials",
+    "register_query_selectors",
     "register_reward_nets",
     "register_reward_types",
+    "register_teachers",
     "register_wrappers",
 ]
 
@@ -62,3 +64,13 @@ def register_reward_types(register: Register) -> None:
 @hookspec
 def register_commands(register: Register) -> None:
     """Register command-line commands: ``click`` commands added to ``rewardnets``."""
+
+
+@hookspec
+def register_query_selectors(register: Register) -> None:
+    """Register query selectors: ``selector(pairs, member_returns, n_queries, rng) -> indices``."""
+
+
+@hookspec
+def register_teachers(register: Register) -> None:
+    """Register synthetic teachers: ``factory(**options)(rewards_1, rewards_2, rng) -> prefs``."""

@@ -74,6 +74,8 @@ KINDS: dict[str, str] = {
     "norm_layer": "register_norm_layers",
     "reward_type": "register_reward_types",
     "command": "register_commands",
+    "query_selector": "register_query_selectors",
+    "teacher": "register_teachers",
 }
 
 

@@ -45,11 +45,11 @@ def friendly_errors(func: F) -> F:
 class EpochBar:
     """A progress bar over reward-learning epochs, showing loss and accuracy."""
 
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+    def __init__(self, total: int, desc: str, enabled: bool, unit: str = "epoch") -> None:
         from tqdm import tqdm
 
         self.total = total
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", disable=not enabled)
+        self.bar = tqdm(total=total, desc=desc, unit=unit, disable=not enabled)
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
         """Advance to ``epoch`` with its metrics; close the bar after the last one."""
@@ -105,3 +105,87 @@ def parse_key_values(items: tuple[str, ...], what: str) -> dict[str, Any]:
             value = raw
         out[key.strip()] = value
     return out
+
+
+def parse_schedule(text: str | None) -> list[int] | None:
+    """Parse ``--schedule 50,25,25`` (labels per round); None when not given."""
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"--schedule takes comma-separated label counts such as 50,25,25, got {text!r}"
+        ) from exc
+
+
+def learning_options(func: F) -> F:
+    """The options of preference learning in rounds, shared by ``learn`` and ``pipeline``."""
+    options = [
+        click.option(
+            "--labels",
+            "--comparisons",
+            "labels",
+            default=100,
+            show_default=True,
+            type=int,
+            help="Label budget: pairs the teacher is asked about.",
+        ),
+        click.option("--rounds", default=3, show_default=True, type=int, help="Rounds of queries."),
+        click.option(
+            "--schedule", default=None, help="Labels per round, e.g. 50,25,25 (default: even)."
+        ),
+        click.option(
+            "--selector",
+            default="disagreement",
+            show_default=True,
+            help="Query selector: uniform, disagreement, entropy or a plugin's.",
+        ),
+        click.option(
+            "--teacher",
+            default="perfect",
+            show_default=True,
+            help="Teacher: perfect, noisy (mistake), myopic, skip, equal or a plugin's.",
+        ),
+        click.option(
+            "--teacher-option",
+            "teacher_options",
+            multiple=True,
+            help="A teacher option as key=value (repeatable), e.g. noise=0.2.",
+        ),
+        click.option("--ensemble", default=3, show_default=True, type=int, help="Members."),
+        click.option(
+            "--fragments", default=200, show_default=True, type=int, help="Fragments per round."
+        ),
+        click.option(
+            "--fragment-length",
+            default=20,
+            show_default=True,
+            type=int,
+            help="Transitions per fragment.",
+        ),
+        click.option(
+            "--train-steps",
+            default=300,
+            show_default=True,
+            type=int,
+            help="Gradient steps per member after each round.",
+        ),
+        click.option(
+            "--agent-steps",
+            default=2000,
+            show_default=True,
+            type=int,
+            help="Policy steps on the current reward before each round after the first.",
+        ),
+        click.option(
+            "--explore-alpha",
+            default=0.0,
+            show_default=True,
+            type=float,
+            help="That policy's reward is mean + alpha * std of the ensemble.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

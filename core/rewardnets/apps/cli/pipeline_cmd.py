@@ -6,16 +6,22 @@ from pathlib import Path
 
 import click
 
-from rewardnets.apps.cli._common import EpochBar, env_option, friendly_errors, parse_config
+from rewardnets.apps.cli._common import (
+    EpochBar,
+    env_option,
+    friendly_errors,
+    learning_options,
+    parse_config,
+    parse_key_values,
+    parse_schedule,
+)
 
 
 @click.command()
 @env_option
 @click.option("--net", "net_config", default=None, help="Reward net config (name or JSON).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--comparisons", default=3000, show_default=True, type=int, help="Labelled pairs.")
-@click.option("--fragments", default=600, show_default=True, type=int, help="Fragments to collect.")
-@click.option("--epochs", default=10, show_default=True, type=int, help="Reward-learning epochs.")
+@learning_options
 @click.option(
     "--algo",
     type=click.Choice(["auto", "ppo", "sac"]),
@@ -41,9 +47,18 @@ def pipeline(
     env_id: str,
     net_config: str | None,
     seed: int,
-    comparisons: int,
+    labels: int,
+    rounds: int,
+    schedule: str | None,
+    selector: str,
+    teacher: str,
+    teacher_options: tuple[str, ...],
+    ensemble: int,
     fragments: int,
-    epochs: int,
+    fragment_length: int,
+    train_steps: int,
+    agent_steps: int,
+    explore_alpha: float,
     algo: str,
     timesteps: int,
     eval_episodes: int,
@@ -53,7 +68,9 @@ def pipeline(
 ) -> None:
     """Learn a reward, train a policy on it, and see how good it is.
 
-    Runs learn, then train-policy on the learned reward and (with the same
+    Runs learn (in rounds: train a policy on the current reward, collect
+    fragments with it, ask the teacher about the pairs the selector picks,
+    refit the reward ensemble), then train-policy on the learned reward and (with the same
     budget) on the env's true reward, evaluates a random policy, and compares
     the learned reward to the true one with EPIC. Prints a table; every file
     goes under --out.
@@ -64,15 +81,24 @@ def pipeline(
         env_id=env_id,
         net_config=parse_config(net_config),
         seed=seed,
-        comparisons=comparisons,
+        labels=labels,
+        rounds=rounds,
+        schedule=parse_schedule(schedule),
+        selector=selector,
+        teacher=teacher,
+        teacher_options=parse_key_values(teacher_options, "--teacher-option"),
+        ensemble_size=ensemble,
         fragments=fragments,
-        epochs=epochs,
+        fragment_length=fragment_length,
+        train_steps=train_steps,
+        agent_steps=agent_steps,
+        explore_alpha=explore_alpha,
         algo=algo,
         timesteps=timesteps,
         eval_episodes=eval_episodes,
         parallel=parallel,
     )
-    report = EpochBar(settings.epochs, "learn reward", progress)
+    report = EpochBar(settings.rounds, "learn reward", progress, unit="round")
     summary = run_pipeline(settings, out_dir, log=click.echo, progress=report)
     click.echo("")
     click.echo(format_summary(summary))
