@@ -13,6 +13,7 @@ from rewardnets.apps.epic import (
     sample_from_space,
     sample_transitions_from_env,
 )
+from rewardnets.apps.reward_choice import reward_type_of_file
 from rewardnets.errors import RewardNetsError
 from rewardnets.util import make_vec_env
 
@@ -22,8 +23,13 @@ __all__ = ["TRUE_REWARD", "compare_rewards", "resolve_reward"]
 TRUE_REWARD = "true"
 
 
-def resolve_reward(source: str | Path, env_id: str, venv: Any, reward_type: str) -> Any:
+def resolve_reward(
+    source: str | Path, env_id: str, venv: Any, reward_type: str | None = None
+) -> Any:
     """Return the reward function named by ``source``: ``"true"`` or a saved net's path.
+
+    ``reward_type=None`` picks the type that fits the file
+    (:func:`~rewardnets.apps.reward_choice.default_reward_type`).
 
     Raises:
         FileNotFoundError: ``source`` is a path that does not exist.
@@ -38,6 +44,8 @@ def resolve_reward(source: str | Path, env_id: str, venv: Any, reward_type: str)
         raise FileNotFoundError(2, "No such file", str(path))
     from rewardnets.serialize import load_reward
 
+    if reward_type is None:
+        reward_type = reward_type_of_file(path)
     return load_reward(reward_type, path, venv)
 
 
@@ -46,7 +54,7 @@ def compare_rewards(
     reward_b: str | Path,
     env_id: str,
     *,
-    reward_type: str = "RewardNet_normalized",
+    reward_type: str | None = None,
     n_samples: int = 1000,
     n_canonical_samples: int = 32,
     discount: float = 0.99,
@@ -62,7 +70,8 @@ def compare_rewards(
         reward_a: ``"true"`` (the env's reward) or the path of a saved net.
         reward_b: The same, for the other reward.
         env_id: The gymnasium env the rewards belong to.
-        reward_type: How saved nets are turned into reward functions.
+        reward_type: How saved nets are turned into reward functions; None
+            picks, for each file, the type that fits it.
         n_samples: Transitions to compare on.
         n_canonical_samples: State and action samples for the canonicalisation;
             each reward is evaluated ``(2 * n_samples + k) * k * k`` times for
@@ -102,7 +111,7 @@ def compare_rewards(
         "env": env_id,
         "a": str(reward_a),
         "b": str(reward_b),
-        "reward_type": reward_type,
+        "reward_type": reward_type or "follows each file",
         "epic": float(epic),
         "pearson": float(pearson_correlation(fn_a, fn_b, transitions)),
         "n_samples": n_samples,

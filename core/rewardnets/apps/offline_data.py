@@ -257,8 +257,9 @@ class LoadedReward:
     Args:
         reward_type: The registered reward type; ``None`` picks the whole
             stack's reward with frozen statistics: ``RewardNet_normalized`` when
-            the outermost wrapper is a ``NormalizedRewardNet``, else
-            ``RewardNet_unnormalized``.
+            the outermost wrapper is a ``NormalizedRewardNet``,
+            ``RewardNet_std_added`` when the stack has an
+            ``AddSTDRewardWrapper``, else ``RewardNet_unnormalized``.
         reward_path: The saved net.
         reward_kwargs: Options of the reward type (``device``, ``trust_pickle``…).
 
@@ -275,7 +276,7 @@ class LoadedReward:
         reward_path: str | os.PathLike[str],
         reward_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        from rewardnets.reward_nets import NormalizedRewardNet
+        from rewardnets.apps.reward_choice import default_reward_type
         from rewardnets.serialize import load, load_reward
 
         kwargs = dict(reward_kwargs or {})
@@ -284,8 +285,7 @@ class LoadedReward:
         if net is None:
             raise TypeError(f"Expected trust_pickle to be True or False, got {trust!r}.")
         if reward_type is None:
-            normalized = isinstance(net, NormalizedRewardNet)
-            reward_type = "RewardNet_normalized" if normalized else "RewardNet_unnormalized"
+            reward_type = default_reward_type(net)
         self.reward_type: str = reward_type
         self.observation_space = net.observation_space
         self.action_space = net.action_space

@@ -333,7 +333,8 @@ def relabel_dataset(
         reward_type: The reward type, as :func:`rewardnets.load_reward` names
             it; default: the whole stack's reward with its statistics frozen
             (``RewardNet_normalized`` when the outermost wrapper is a
-            ``NormalizedRewardNet``, else ``RewardNet_unnormalized``).
+            ``NormalizedRewardNet``, ``RewardNet_std_added`` when the stack has
+            an ``AddSTDRewardWrapper``, else ``RewardNet_unnormalized``).
         reward_kwargs: Options of the reward type (``device``, ``trust_pickle``,
             ``alpha``…).
         columns: Which columns hold the transitions (:class:`Columns` or

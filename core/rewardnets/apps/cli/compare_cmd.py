@@ -15,9 +15,10 @@ from rewardnets.apps.cli._common import env_option, friendly_errors
 @env_option
 @click.option(
     "--reward-type",
-    default="RewardNet_normalized",
-    show_default=True,
-    help="How saved nets become reward functions (see load_reward).",
+    default=None,
+    help="How saved nets become reward functions (see load_reward). Default: the type that "
+    "fits each file (RewardNet_normalized for a NormalizedRewardNet, RewardNet_std_added for "
+    "an ensemble under AddSTDRewardWrapper, else RewardNet_unnormalized).",
 )
 @click.option("--samples", default=1000, show_default=True, type=int, help="Transitions compared.")
 @click.option(
@@ -35,7 +36,7 @@ def compare(
     reward_a: str,
     reward_b: str,
     env_id: str,
-    reward_type: str,
+    reward_type: str | None,
     samples: int,
     canonical_samples: int,
     discount: float,

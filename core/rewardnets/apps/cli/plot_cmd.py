@@ -41,7 +41,12 @@ def curves(metrics: tuple[Path, ...], out_path: Path, title: str | None) -> None
 @plot.command()
 @click.argument("reward_path", type=click.Path(dir_okay=False, path_type=Path))
 @env_option
-@click.option("--reward-type", default="RewardNet_normalized", show_default=True)
+@click.option(
+    "--reward-type",
+    default=None,
+    help="How the saved net becomes a reward function (see load_reward). Default: the type "
+    "that fits the file.",
+)
 @click.option(
     "--dims",
     nargs=2,
@@ -58,7 +63,7 @@ def curves(metrics: tuple[Path, ...], out_path: Path, title: str | None) -> None
 def heatmap(
     reward_path: Path,
     env_id: str,
-    reward_type: str,
+    reward_type: str | None,
     dims: tuple[int, int],
     resolution: int,
     out_path: Path,

@@ -37,7 +37,8 @@ def _parse_columns(items: tuple[str, ...]) -> dict[str, str]:
     "--reward-type",
     default=None,
     help="Reward type for load_reward. Default: the whole stack with frozen statistics "
-    "(RewardNet_normalized if the net is a NormalizedRewardNet, else RewardNet_unnormalized).",
+    "(RewardNet_normalized if the net is a NormalizedRewardNet, RewardNet_std_added if it has "
+    "an AddSTDRewardWrapper, else RewardNet_unnormalized).",
 )
 @click.option(
     "--reward-kwargs",

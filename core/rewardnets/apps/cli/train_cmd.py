@@ -19,8 +19,9 @@ from rewardnets.apps.cli._common import (
 @click.option(
     "--reward-type",
     default=None,
-    help="Reward type for load_reward, e.g. RewardNet_normalized. Omit (with --reward-path) "
-    "to train on the env's own reward.",
+    help="Reward type for load_reward, e.g. RewardNet_normalized. Default with --reward-path: "
+    "the type that fits the file; without --reward-path the policy trains on the env's own "
+    "reward.",
 )
 @click.option(
     "--reward-path",
@@ -84,7 +85,9 @@ def train_policy(
     if reward_path is not None and not reward_path.exists():
         raise click.ClickException(f"No such file: {reward_path}. Check --reward-path.")
     if reward_path is not None and reward_type is None:
-        reward_type = "RewardNet_normalized"
+        from rewardnets.apps.reward_choice import reward_type_of_file
+
+        reward_type = reward_type_of_file(reward_path)
     result = run(
         env_id,
         reward_type=reward_type,
