@@ -34,6 +34,7 @@ from rewardnets.apps.preferences import (
     Fragments,
     bradley_terry_loss,
     collect_fragments,
+    fragment_returns,
 )
 from rewardnets.errors import RewardNetsError
 
@@ -182,18 +183,7 @@ class EnsembleTrainer:
         self._length = fragments.length
 
     def _returns(self, member: RewardNet, ids: np.ndarray) -> torch.Tensor:
-        rows = (ids[:, None] * self._length + np.arange(self._length)[None, :]).reshape(-1)
-        index = torch.as_tensor(rows, device=self.net.device)
-
-        def take(x: Any) -> Any:
-            if x is None:
-                return None
-            if isinstance(x, dict):
-                return {k: v[index] for k, v in x.items()}
-            return x[index]
-
-        rewards = member(*(take(x) for x in self._inputs))
-        return rewards.reshape(len(ids), self._length).sum(dim=1)
+        return fragment_returns(member, self._inputs, self._length, ids)
 
     def member_returns(self, n_fragments: int) -> np.ndarray:
         """Return each member's predicted return of each pooled fragment, ``(members, n)``."""

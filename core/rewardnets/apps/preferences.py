@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "SyntheticTeacher",
     "bradley_terry_loss",
     "collect_fragments",
+    "fragment_returns",
     "learn_reward",
 ]
 
@@ -198,6 +199,35 @@ class SyntheticTeacher:
         return prefs.astype(np.float32)
 
 
+def fragment_returns(
+    net: RewardNet, inputs: Sequence[Any], length: int, fragment_ids: np.ndarray
+) -> torch.Tensor:
+    """The differentiable return of each fragment in ``fragment_ids`` under ``net``.
+
+    Args:
+        net: The reward net.
+        inputs: The preprocessed (state, action, next_state, done) of a pool of
+            fragments of ``length`` steps each, fragment after fragment.
+        length: The steps of one fragment.
+        fragment_ids: Which fragments of the pool.
+
+    Returns:
+        A tensor of shape ``(len(fragment_ids),)``.
+    """
+    rows = (fragment_ids[:, None] * length + np.arange(length)[None, :]).reshape(-1)
+    index = torch.as_tensor(rows, device=net.device)
+
+    def take(x: Any) -> Any:
+        if x is None:
+            return None
+        if isinstance(x, dict):
+            return {k: v[index] for k, v in x.items()}
+        return x[index]
+
+    rewards = net(*(take(x) for x in inputs))
+    return rewards.reshape(len(fragment_ids), length).sum(dim=1)
+
+
 def bradley_terry_loss(
     fragment_returns_1: torch.Tensor, fragment_returns_2: torch.Tensor, prefs: torch.Tensor
 ) -> torch.Tensor:
@@ -251,19 +281,7 @@ class PreferenceTrainer:
         self.step = 0
 
     def _returns(self, fragment_ids: np.ndarray) -> torch.Tensor:
-        length = self.fragments.length
-        rows = (fragment_ids[:, None] * length + np.arange(length)[None, :]).reshape(-1)
-        index = torch.as_tensor(rows, device=self.net.device)
-
-        def take(x: Any) -> Any:
-            if x is None:
-                return None
-            if isinstance(x, dict):
-                return {k: v[index] for k, v in x.items()}
-            return x[index]
-
-        rewards = self.net(*(take(x) for x in self._inputs))
-        return rewards.reshape(len(fragment_ids), length).sum(dim=1)
+        return fragment_returns(self.net, self._inputs, self.fragments.length, fragment_ids)
 
     def train_epoch(self) -> dict[str, float]:
         """Run one pass over the labelled pairs; return the mean loss and accuracy."""
