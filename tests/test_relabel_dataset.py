@@ -420,8 +420,9 @@ def test_memory_stays_bounded_on_a_dataset_much_larger_than_it(tmp_path: Path) -
     assert report["rows"] == rows_per_group * groups
     growth = report["peak"] - report["before"]
     assert decoded_kib > 380_000
-    # A fixed ~90 MiB of Arrow buffers here, whatever the size: far below the data.
-    assert growth < decoded_kib / 3, (growth, decoded_kib)
+    # A fixed 90-140 MiB of Arrow buffers and thread arenas here (it varies with the
+    # machine's load), whatever the size; holding the data whole would take all of it.
+    assert growth < decoded_kib / 2, (growth, decoded_kib)
 
 
 def _big_schema() -> pa.Schema:
