@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
 
+def _run(script: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script in a process of its own, from the repository root."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+
+
 def _expected_keys() -> set[str]:
     keys = set()
     for net in ("BasicRewardNet", "NormalizedRewardNet"):
@@ -37,13 +48,7 @@ def _expected_keys() -> set[str]:
 
 def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    result = _run(str(BENCHMARKS / "run.py"), "--quick", "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(out.read_text())
     assert payload["meta"]["quick"] is True
@@ -65,45 +70,20 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_gpu_check_says_clearly_that_there_is_no_cuda() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "gpu_check.py")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = _run(str(BENCHMARKS / "gpu_check.py"))
     assert result.returncode == 2
     assert "CUDA is not available" in result.stderr
 
 
 def test_gpu_check_assertions_pass_in_a_cpu_dry_run() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "gpu_check.py"),
-            "--device",
-            "cpu",
-            "--dry-run",
-            "--no-table",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = _run(str(BENCHMARKS / "gpu_check.py"), "--device", "cpu", "--dry-run", "--no-table")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("  ok    ") >= 5, result.stdout
 
 
 def test_relabel_benchmark_reports_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "relabel.json"
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "relabel.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    result = _run(str(BENCHMARKS / "relabel.py"), "--quick", "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(out.read_text())
     assert payload["meta"] == {"rows": 100_000, "batch_size": 8192, "quick": True}
@@ -131,13 +111,7 @@ def test_learning_benchmark_plots_and_tabulates_saved_cells(tmp_path: Path) -> N
     data.write_text(json.dumps({"meta": {}, "baselines": baselines, "cells": cells}))
     png = tmp_path / "learning.png"
     script = str(BENCHMARKS / "learning.py")
-    result = subprocess.run(
-        [sys.executable, script, "--plot-only", "--json", str(data), "--png", str(png)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = _run(script, "--plot-only", "--json", str(data), "--png", str(png))
     assert result.returncode == 0, result.stdout + result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("Pendulum")]
